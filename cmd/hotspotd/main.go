@@ -1,0 +1,130 @@
+// hotspotd shares the device's cellular connection over Wi-Fi: it follows
+// the operator's provisioning and the user's choices, and serves the control
+// socket that hotspotctl speaks to.
+//
+// hotspotd -check FILE... validates provisioning files offline.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/openmifi/openmifi/internal/control"
+	"github.com/openmifi/openmifi/internal/daemon"
+	"github.com/openmifi/openmifi/internal/provision"
+)
+
+// files is a repeatable flag.
+type files []string
+
+func (f *files) String() string     { return strings.Join(*f, ",") }
+func (f *files) Set(v string) error { *f = append(*f, v); return nil }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("hotspotd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		check   = fs.Bool("check", false, "validate the provisioning files given as arguments and exit")
+		prov    files
+		mvid    = fs.String("mvid", "", "mobile variant ID replacing $(__MVID), e.g. the SIM's MCC+MNC")
+		state   = fs.String("state", "/var/lib/openmifi", "directory for the user's settings")
+		socket  = fs.String("socket", control.DefaultSocket, "control socket")
+		strs    = fs.String("strings", "/usr/share/openmifi/strings", "operator string tables")
+		locale  = fs.String("locale", localeFromEnv(), "locale for operator messages")
+		keys    = fs.String("keys", "/etc/openmifi/operator-keys", "operator public keys for the entitlement plugin")
+		verbose = fs.Bool("v", false, "debug logging")
+	)
+	fs.Var(&prov, "provisioning", "operator provisioning file (repeatable; default /etc/openmifi/provisioning.xml)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *check {
+		return checkFiles(fs.Args(), *mvid, stdout, stderr)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "hotspotd: unexpected arguments %q (did you mean -check?)\n", fs.Args())
+		return 2
+	}
+	if len(prov) == 0 {
+		prov = files{"/etc/openmifi/provisioning.xml"}
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	d, err := daemon.New(daemon.Config{
+		Provisioning: prov,
+		MVID:         *mvid,
+		StateDir:     *state,
+		Socket:       *socket,
+		StringsDir:   *strs,
+		Locale:       *locale,
+		KeysDir:      *keys,
+		Log:          log,
+	}, drivers())
+	if err != nil {
+		log.Error("hotspotd", "err", err)
+		return 1
+	}
+	if err := d.Run(ctx); err != nil {
+		log.Error("hotspotd", "err", err)
+		return 1
+	}
+	log.Info("hotspotd stopped")
+	return 0
+}
+
+// drivers returns the drivers of this build. The modem, access point, DHCP
+// and firewall drivers land with their own issues; until then hotspotd runs
+// for management and sharing fails to start naming the missing driver.
+func drivers() daemon.Drivers { return daemon.Drivers{} }
+
+// checkFiles validates provisioning offline: every problem is printed, and
+// the exit status is 1 if any is an error.
+func checkFiles(paths []string, mvid string, stdout, stderr io.Writer) int {
+	if len(paths) == 0 {
+		fmt.Fprintln(stderr, "hotspotd -check: name at least one provisioning file")
+		return 2
+	}
+	p, warnings, err := provision.Load(mvid, paths...)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, w.Error())
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintf(stderr, "hotspotd -check: %s: invalid\n", strings.Join(paths, ", "))
+		return 1
+	}
+	h := p.HotSpot
+	fmt.Fprintf(stdout, "%s: ok: sharing %s, up to %d clients, %d connection(s) defined\n",
+		strings.Join(paths, ", "), map[bool]string{true: "enabled", false: "disabled"}[h.Enabled], h.MaxUsers, len(p.Connections))
+	return 0
+}
+
+// localeFromEnv turns LANG=de_DE.UTF-8 into de-DE.
+func localeFromEnv() string {
+	l := os.Getenv("LANG")
+	if i := strings.IndexAny(l, ".@"); i >= 0 {
+		l = l[:i]
+	}
+	if l == "" || l == "C" || l == "POSIX" {
+		return "en-US"
+	}
+	return strings.ReplaceAll(l, "_", "-")
+}

@@ -1,0 +1,196 @@
+// Command opsign makes and checks the operator signatures that
+// internal/entitlement demands of an entitlement plugin, for use in the
+// image build:
+//
+//	opsign keygen PRIVFILE PUBFILE   make a key pair
+//	opsign sign PRIVFILE FILE        write FILE.sig
+//	opsign verify PUBFILE FILE       exit 0 if FILE.sig verifies, 1 if not
+//
+// Errors other than an invalid or missing signature exit with status 2.
+//
+// PUBFILE is a key file as the device reads it (see internal/entitlement):
+// install it in the image's operator key directory. PRIVFILE holds the
+// standard base64 encoding of the 64-byte ed25519 private key on one line;
+// it is created with mode 0600 and belongs on the signing machine only.
+// keygen never overwrites an existing file.
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `usage:
+	opsign keygen PRIVFILE PUBFILE
+	opsign sign PRIVFILE FILE
+	opsign verify PUBFILE FILE
+`
+
+// errInvalid marks a signature that does not verify, as opposed to a
+// failure to check at all; verify exits 1 for it.
+var errInvalid = errors.New("signature does not verify")
+
+// keygen writes a new key pair. The private key is written first and
+// removed again if the public one cannot be written, so a failure leaves
+// no half pair behind.
+func keygen(privPath, pubPath string, random io.Reader) error {
+	pub, priv, err := ed25519.GenerateKey(random)
+	if err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	if err := writeNew(privPath, base64.StdEncoding.EncodeToString(priv)+"\n", 0o600); err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	pubText := "# ed25519 operator key for entitlement plugins, made by opsign\n" +
+		base64.StdEncoding.EncodeToString(pub) + "\n"
+	if err := writeNew(pubPath, pubText, 0o644); err != nil {
+		os.Remove(privPath)
+		return fmt.Errorf("keygen: %w", err)
+	}
+	return nil
+}
+
+// writeNew creates path with data, refusing to replace an existing file.
+func writeNew(path, data string, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func readPrivateKey(path string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: private key is not base64: %w", path, err)
+	}
+	if len(b) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%s: private key is %d bytes, want %d", path, len(b), ed25519.PrivateKeySize)
+	}
+	// The second half is the public key; if it does not match the seed,
+	// the file is damaged and every signature would fail on the device.
+	priv := ed25519.PrivateKey(b)
+	if !ed25519.NewKeyFromSeed(priv.Seed()).Equal(priv) {
+		return nil, fmt.Errorf("%s: private key is inconsistent", path)
+	}
+	return priv, nil
+}
+
+// readPublicKeys reads a key file in the format the device reads.
+func readPublicKeys(path string) ([]ed25519.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var keys []ed25519.PublicKey
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		b, err := base64.StdEncoding.Strict().DecodeString(line)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("%s:%d: not a base64 ed25519 public key", path, i+1)
+		}
+		keys = append(keys, ed25519.PublicKey(b))
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s: no keys", path)
+	}
+	return keys, nil
+}
+
+func sign(privPath, path string) error {
+	priv, err := readPrivateKey(privPath)
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(priv, data)) + "\n"
+	if err := os.WriteFile(path+".sig", []byte(sig), 0o644); err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	return nil
+}
+
+// verify returns nil if one of the keys in pubPath signed path, and an
+// error wrapping errInvalid if the signature is there but none did.
+func verify(pubPath, path string) error {
+	keys, err := readPublicKeys(pubPath)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", path, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", path, err)
+	}
+	// A missing signature is as invalid as a wrong one: the device
+	// refuses both.
+	sigText, err := os.ReadFile(path + ".sig")
+	if err != nil {
+		return fmt.Errorf("verify %s: %w (%w)", path, errInvalid, err)
+	}
+	s := strings.TrimRight(string(sigText), " \t\r\n")
+	sig, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || len(sig) != ed25519.SignatureSize || strings.ContainsAny(s, "\r\n") {
+		return fmt.Errorf("verify %s: %s.sig is not one base64 ed25519 signature: %w", path, path, errInvalid)
+	}
+	for _, k := range keys {
+		if ed25519.Verify(k, data, sig) {
+			return nil
+		}
+	}
+	return fmt.Errorf("verify %s: %w", path, errInvalid)
+}
+
+// run carries out one command line and returns the exit status.
+func run(args []string, stderr io.Writer) int {
+	var err error
+	switch {
+	case len(args) == 3 && args[0] == "keygen":
+		err = keygen(args[1], args[2], rand.Reader)
+	case len(args) == 3 && args[0] == "sign":
+		err = sign(args[1], args[2])
+	case len(args) == 3 && args[0] == "verify":
+		err = verify(args[1], args[2])
+	default:
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "opsign: %v\n", err)
+		if errors.Is(err, errInvalid) {
+			return 1
+		}
+		return 2
+	}
+	return 0
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}

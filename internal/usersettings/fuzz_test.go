@@ -1,0 +1,34 @@
+package usersettings
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzLoad feeds arbitrary bytes to the file decoder: a damaged settings
+// file must give an error, never a panic, and whatever it accepts must
+// survive being saved and loaded again unchanged.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte(goodFile))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := decode(data, MaxUsersLimit)
+		if err != nil {
+			return
+		}
+		out, err := encode(s)
+		if err != nil {
+			t.Fatalf("encode %+v: %v", s, err)
+		}
+		s2, err := decode(out, MaxUsersLimit)
+		if err != nil {
+			t.Fatalf("saved settings do not load: %v\n%s", err, out)
+		}
+		if s2 != s {
+			t.Fatalf("round trip changed %+v to %+v", s, s2)
+		}
+		out2, err := encode(s2)
+		if err != nil || !bytes.Equal(out, out2) {
+			t.Fatalf("encoding is not stable:\n%s\n%s", out, out2)
+		}
+	})
+}
