@@ -24,6 +24,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/openmifi/openmifi/internal/entitlement"
 )
 
 const usage = `usage:
@@ -97,30 +99,6 @@ func readPrivateKey(path string) (ed25519.PrivateKey, error) {
 	return priv, nil
 }
 
-// readPublicKeys reads a key file in the format the device reads.
-func readPublicKeys(path string) ([]ed25519.PublicKey, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var keys []ed25519.PublicKey
-	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		b, err := base64.StdEncoding.Strict().DecodeString(line)
-		if err != nil || len(b) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("%s:%d: not a base64 ed25519 public key", path, i+1)
-		}
-		keys = append(keys, ed25519.PublicKey(b))
-	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("%s: no keys", path)
-	}
-	return keys, nil
-}
-
 func sign(privPath, path string) error {
 	priv, err := readPrivateKey(privPath)
 	if err != nil {
@@ -138,33 +116,21 @@ func sign(privPath, path string) error {
 }
 
 // verify returns nil if one of the keys in pubPath signed path, and an
-// error wrapping errInvalid if the signature is there but none did.
+// error wrapping errInvalid if the signature is missing or none did. It
+// uses the device's own verification, so the build accepts exactly what
+// the device will.
 func verify(pubPath, path string) error {
-	keys, err := readPublicKeys(pubPath)
+	keys, err := entitlement.ReadKeyFile(pubPath)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", path, err)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("verify %s: %w", path, err)
 	}
-	// A missing signature is as invalid as a wrong one: the device
-	// refuses both.
-	sigText, err := os.ReadFile(path + ".sig")
-	if err != nil {
-		return fmt.Errorf("verify %s: %w (%w)", path, errInvalid, err)
+	if err := entitlement.Verify(path, keys); err != nil {
+		return fmt.Errorf("verify %s: %w: %v", path, errInvalid, err)
 	}
-	s := strings.TrimRight(string(sigText), " \t\r\n")
-	sig, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil || len(sig) != ed25519.SignatureSize || strings.ContainsAny(s, "\r\n") {
-		return fmt.Errorf("verify %s: %s.sig is not one base64 ed25519 signature: %w", path, path, errInvalid)
-	}
-	for _, k := range keys {
-		if ed25519.Verify(k, data, sig) {
-			return nil
-		}
-	}
-	return fmt.Errorf("verify %s: %w", path, errInvalid)
+	return nil
 }
 
 // run carries out one command line and returns the exit status.

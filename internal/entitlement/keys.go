@@ -41,18 +41,29 @@ func LoadKeys(dir string) ([]ed25519.PublicKey, error) {
 	sort.Strings(names)
 	var keys []ed25519.PublicKey
 	for _, name := range names {
-		path := filepath.Join(dir, name)
-		data, err := readSmall(path, maxTextSize)
-		if err != nil {
-			return nil, fmt.Errorf("load operator keys: %w", err)
-		}
-		k, err := parseKeys(path, data)
+		k, err := ReadKeyFile(filepath.Join(dir, name))
 		if err != nil {
 			return nil, fmt.Errorf("load operator keys: %w", err)
 		}
 		keys = append(keys, k...)
 	}
 	return keys, nil
+}
+
+// ReadKeyFile reads one key file.
+func ReadKeyFile(path string) ([]ed25519.PublicKey, error) {
+	data, err := readSmall(path, maxTextSize)
+	if err != nil {
+		return nil, err
+	}
+	return parseKeys(path, data)
+}
+
+// Verify checks plugin's signature against keys exactly as Check does,
+// without running it: for the image build.
+func Verify(plugin string, keys []ed25519.PublicKey) error {
+	_, err := readVerified(plugin, keys)
+	return err
 }
 
 // parseKeys reads a key file; name only labels errors.

@@ -30,7 +30,7 @@ type Uplink interface {
 // UplinkInfo describes the public connection that is up.
 type UplinkInfo struct {
 	Connection string         `json:"connection,omitempty"` // provisioning name, if known
-	Interface  string         `json:"interface"`
+	Interface  string         `json:"interface,omitempty"`
 	Addresses  []netip.Prefix `json:"addresses,omitempty"`
 	DNS        []netip.Addr   `json:"dns,omitempty"`
 	Operator   string         `json:"operator,omitempty"`

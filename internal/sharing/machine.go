@@ -224,6 +224,8 @@ func (m *Machine) shutdown() {
 			m.log.Warn("stop on shutdown", "err", err)
 		}
 		cancel()
+	}
+	if m.state != Off && m.state != Unavailable {
 		m.enterOff(ReasonShutdown, "")
 	}
 	m.publish()
@@ -297,7 +299,12 @@ func (m *Machine) UpdateSettings(ctx context.Context, f func(*usersettings.Setti
 		m.applySettings()
 		return nil
 	})
-	return out, err
+	if err != nil {
+		// out is Run's until the reply: after a cancelled wait it may
+		// still be written.
+		return usersettings.Settings{}, err
+	}
+	return out, nil
 }
 
 // Settings returns the user's settings, refused while sharing is unavailable.

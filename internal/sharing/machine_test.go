@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -658,5 +659,32 @@ func TestShutdownStopsSharingButKeepsTheChoice(t *testing.T) {
 	}
 	if err := h.m.TurnOn(context.Background()); err == nil {
 		t.Error("TurnOn after Run returned: no error")
+	}
+}
+
+func TestNoGoroutineOutlivesRun(t *testing.T) {
+	before := runtime.NumGoroutine()
+	d := sharingtest.New()
+	users := sharingtest.NewUsers(userDefaults(t))
+	m := sharing.New(d.Config(sharing.Config{Clock: clock.NewFake(time.Unix(0, 0)), Users: users}), provisioning(t), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	release := d.Entitler.Block() // an operation under way when Run ends
+	defer release()
+	if err := m.TurnOn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.StationJoined(sharing.Station{})
+	cancel()
+	<-done
+	m.PublicUp(sharing.UplinkInfo{}) // events after Run must not block or leak
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
