@@ -14,7 +14,11 @@ STATICCHECK         := $(CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
 DEVICE_PROGRAMS := hotspotd hotspotctl entitlement-http
 ARCHES          := amd64 arm arm64 mipsle
 
-.PHONY: build cross test lint unit fuzz size run clean
+# Debian packages the tests and benchmarks use: namespaces and veth
+# (iproute2), the nftables CLI to inspect rulesets, ping, iperf3.
+DEBIAN_PACKAGES := iproute2 nftables iputils-ping iperf3
+
+.PHONY: build cross test deps lint unit fuzz size run bench clean
 
 build:
 	$(GO) build -o $(OUT)/host/ ./cmd/...
@@ -29,7 +33,17 @@ cross:
 	  done; \
 	done
 
-test: lint unit fuzz
+test: deps lint unit fuzz
+
+# Installs what is missing, as root; a normal user's run skips the tests
+# that need them, with a message.
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "not root: not installing $$missing (tests needing them skip)"; exit 0; fi; \
+	echo "installing $$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
 
 lint: $(STATICCHECK)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }

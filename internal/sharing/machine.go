@@ -727,7 +727,7 @@ func (m *Machine) afterStart(r opResult) {
 	}
 	m.armRecheck(m.prov.HotSpot.EntitlementInterval)
 	// Whatever changed while starting is applied now.
-	m.syncUplink()
+	m.syncUplink(false)
 	m.applySettings()
 }
 
@@ -809,8 +809,10 @@ func (m *Machine) applySettings() {
 	}
 }
 
-// syncUplink re-points NAT when the public connection moved.
-func (m *Machine) syncUplink() {
+// syncUplink re-points NAT and routing when the public connection moved.
+// force re-applies an unchanged interface: one that went down and came
+// back lost its routes in the kernel.
+func (m *Machine) syncUplink(force bool) {
 	if m.state != On {
 		return
 	}
@@ -818,7 +820,7 @@ func (m *Machine) syncUplink() {
 	if m.uplink.Up {
 		iface = m.uplink.Interface
 	}
-	if iface == m.fwUplink || iface == "" {
+	if (iface == m.fwUplink && !force) || iface == "" {
 		// Down keeps the old NAT: the connection usually comes back on
 		// the same interface, and nothing leaves through a down link.
 		return
@@ -880,12 +882,13 @@ func (e timerFired) apply(m *Machine) {
 type publicUp struct{ info UplinkInfo }
 
 func (e publicUp) apply(m *Machine) {
-	if !m.uplink.Up {
+	wasUp := m.uplink.Up
+	if !wasUp {
 		m.log.Info("public connection up", "interface", e.info.Interface, "operator", e.info.Operator, "technology", e.info.Technology)
 	}
 	m.uplink = UplinkStatus{Up: true, UplinkInfo: e.info}
 	m.disarm(timerPublic)
-	m.syncUplink()
+	m.syncUplink(!wasUp)
 }
 
 type publicDown struct{ reason string }

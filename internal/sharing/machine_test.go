@@ -612,6 +612,14 @@ func TestNATFollowsTheUplink(t *testing.T) {
 	if !strings.Contains(s.String(), "up on wwan1, Contoso LTE, -85 dBm (3/5)") {
 		t.Errorf("status:\n%s", s)
 	}
+	// Down and back on the same interface: the kernel dropped its routes,
+	// so the firewall driver is asked again; a signal update is not news.
+	h.d.Log.Calls()
+	h.m.PublicUp(sharing.UplinkInfo{Interface: "wwan1", SignalDBm: -80})
+	h.m.PublicDown("deregistered")
+	h.m.PublicUp(sharing.UplinkInfo{Interface: "wwan1"})
+	h.settle()
+	h.calls(`firewall uplink="wwan1"`)
 }
 
 func TestStatusClientsAndCounters(t *testing.T) {
