@@ -11,11 +11,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
+	"github.com/openmifi/openmifi/drivers/firewall"
+	"github.com/openmifi/openmifi/drivers/route"
 	"github.com/openmifi/openmifi/internal/control"
 	"github.com/openmifi/openmifi/internal/daemon"
 	"github.com/openmifi/openmifi/internal/provision"
@@ -44,6 +47,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		locale  = fs.String("locale", localeFromEnv(), "locale for operator messages")
 		keys    = fs.String("keys", "/etc/openmifi/operator-keys", "operator public keys for the entitlement plugin")
 		verbose = fs.Bool("v", false, "debug logging")
+		lan     = fs.String("lan", "wlan0", "LAN interface (the access point's)")
+		lanAddr = fs.String("lan-address", "192.168.43.1/24", "the device's LAN address and prefix")
+		runDir  = fs.String("run", "/run/openmifi", "run-time state that must not outlive a reboot")
 	)
 	fs.Var(&prov, "provisioning", "operator provisioning file (repeatable; default /etc/openmifi/provisioning.xml)")
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +72,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
+	addr, err := netip.ParsePrefix(*lanAddr)
+	if err != nil {
+		fmt.Fprintf(stderr, "hotspotd: -lan-address: %v\n", err)
+		return 2
+	}
+	drv, closeDrivers := drivers(log, *lan, addr, *runDir)
+	defer closeDrivers()
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	d, err := daemon.New(daemon.Config{
@@ -77,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Locale:       *locale,
 		KeysDir:      *keys,
 		Log:          log,
-	}, drivers())
+	}, drv)
 	if err != nil {
 		log.Error("hotspotd", "err", err)
 		return 1
@@ -90,10 +104,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// drivers returns the drivers of this build. The modem, access point, DHCP
-// and firewall drivers land with their own issues; until then hotspotd runs
-// for management and sharing fails to start naming the missing driver.
-func drivers() daemon.Drivers { return daemon.Drivers{} }
+// drivers returns the drivers of this build. The modem, access point and
+// DHCP drivers land with their own issues; until then sharing fails to
+// start naming the first missing one. A driver that cannot be opened is
+// left out the same way, with the reason in the log.
+func drivers(log *slog.Logger, lan string, addr netip.Prefix, runDir string) (daemon.Drivers, func()) {
+	var drv daemon.Drivers
+	closers := []func(){}
+	routes, err := route.New(route.Config{LAN: lan, Address: addr})
+	if err == nil {
+		closers = append(closers, func() { routes.Close() })
+		var nat *firewall.NAT
+		nat, err = firewall.New(firewall.Config{LAN: lan, LANPrefix: addr.Masked(), RunDir: runDir, Log: log})
+		if err == nil {
+			closers = append(closers, func() { nat.Close() })
+			drv.Firewall = &firewall.Gateway{Routes: routes, NAT: nat}
+		}
+	}
+	if err != nil {
+		log.Error("firewall driver unavailable", "err", err)
+	}
+	return drv, func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+}
 
 // checkFiles validates provisioning offline: every problem is printed, and
 // the exit status is 1 if any is an error.
