@@ -8,14 +8,15 @@
 //	input    policy drop: established/related, loopback, IPv6 neighbour
 //	         discovery, and from the LAN only ICMP, DHCP, DNS and the
 //	         device's management ports.
-//	forward  policy drop: established/related first (the per-packet path of
-//	         a running connection is that one rule), invalid dropped, new
+//	forward  policy drop: established/related first, invalid dropped, new
 //	         connections from the LAN prefix to the uplink accepted, the
-//	         rest counted and dropped.
-//	account  after forward: per-client bytes and packets, up and down, in
-//	         two dynamic sets keyed by client address.
-//	mss      SYNs between LAN and uplink get their MSS clamped to the
-//	         uplink's MTU (cellular links often run below 1500).
+//	         rest counted and dropped. What is accepted goes through
+//	         "counted": per-client bytes and packets, up and down, in two
+//	         dynamic sets keyed by client address. The per-packet path of
+//	         a running connection is the first rule and those two.
+//	mss      forwarded SYNs get their MSS clamped to the route's MTU, the
+//	         smaller of both directions' (cellular links often run below
+//	         1500); anything that is not a SYN leaves after one rule.
 //	nat      masquerade on the uplink.
 //
 // IP forwarding is switched on while the table is installed and restored
@@ -35,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -156,9 +156,10 @@ func (n *NAT) Start(uplink string) error {
 		}
 	}
 	n.addInput(t)
+	n.addCounted(t, up, down)
+	n.addMSS(t)
 	chains := n.addUplinkChains(t)
 	n.addUplinkRules(chains, uplink)
-	n.addAccounting(t, up, down)
 
 	if err := n.conn.Flush(); err != nil {
 		undoSaved()
@@ -175,7 +176,7 @@ func (n *NAT) Start(uplink string) error {
 }
 
 // upChains are the chains whose rules name the uplink.
-type upChains struct{ forward, nat, mss *nftables.Chain }
+type upChains struct{ forward, nat *nftables.Chain }
 
 func (n *NAT) addUplinkChains(t *nftables.Table) upChains {
 	policyDrop := nftables.ChainPolicyDrop
@@ -184,9 +185,12 @@ func (n *NAT) addUplinkChains(t *nftables.Table) upChains {
 			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &policyDrop}),
 		nat: n.conn.AddChain(&nftables.Chain{Table: t, Name: "nat", Type: nftables.ChainTypeNAT,
 			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}),
-		mss: n.conn.AddChain(&nftables.Chain{Table: t, Name: "mss", Type: nftables.ChainTypeFilter,
-			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityMangle}),
 	}
+}
+
+// toCounted: goto counted
+func toCounted() []expr.Any {
+	return []expr.Any{&expr.Verdict{Kind: expr.VerdictGoto, Chain: "counted"}}
 }
 
 // addUplinkRules queues the rules that depend on the uplink; uplink ""
@@ -195,20 +199,30 @@ func (n *NAT) addUplinkRules(c upChains, uplink string) {
 	add := func(ch *nftables.Chain, e ...[]expr.Any) {
 		n.conn.AddRule(&nftables.Rule{Table: ch.Table, Chain: ch, Exprs: join(e...)})
 	}
-	lan := n.cfg.LAN
-	add(c.forward, ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), accept())
+	add(c.forward, ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), toCounted())
 	add(c.forward, ctState(expr.CtStateBitINVALID), drop())
 	if uplink != "" {
-		add(c.forward, iifname(lan), oifname(uplink), nfproto(unix.NFPROTO_IPV4), ipSaddrIn(n.cfg.LANPrefix), accept())
+		add(c.forward, iifname(n.cfg.LAN), oifname(uplink), nfproto(unix.NFPROTO_IPV4), ipSaddrIn(n.cfg.LANPrefix), toCounted())
 		add(c.nat, nfproto(unix.NFPROTO_IPV4), oifname(uplink), []expr.Any{&expr.Masq{}})
-		add(c.mss, iifname(lan), oifname(uplink), tcpSyn(), mssToRoute())
-		if mtu, err := n.linkMTU(uplink); err == nil && mtu > 40+20 {
-			// The SYN-ACK towards a client: its route is the LAN's,
-			// so the uplink's MTU has to be named.
-			add(c.mss, iifname(uplink), oifname(lan), tcpSyn(), mssTo(uint16(mtu-40)))
-		}
 	}
 	add(c.forward, counted(drop()))
+}
+
+// addCounted queues the chain every accepted forwarded packet ends in.
+// The reply direction is already de-NATed there, so its destination is
+// the client. Only IPv4 is ever accepted into it.
+func (n *NAT) addCounted(t *nftables.Table, up, down *nftables.Set) {
+	ch := n.conn.AddChain(&nftables.Chain{Table: t, Name: "counted"})
+	add := func(e ...[]expr.Any) { n.conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: join(e...)}) }
+	add(iifname(n.cfg.LAN), count(up, 12), accept())
+	add(oifname(n.cfg.LAN), count(down, 16), accept())
+	add(accept())
+}
+
+func (n *NAT) addMSS(t *nftables.Table) {
+	ch := n.conn.AddChain(&nftables.Chain{Table: t, Name: "mss", Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityMangle})
+	n.conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: join(tcpSyn(), mssToRoute())})
 }
 
 func (n *NAT) addInput(t *nftables.Table) {
@@ -234,17 +248,7 @@ func (n *NAT) addInput(t *nftables.Table) {
 	add(counted(drop()))
 }
 
-func (n *NAT) addAccounting(t *nftables.Table, up, down *nftables.Set) {
-	acct := n.conn.AddChain(&nftables.Chain{Table: t, Name: "account", Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityRef(*nftables.ChainPriorityFilter + 10)})
-	add := func(e ...[]expr.Any) { n.conn.AddRule(&nftables.Rule{Table: t, Chain: acct, Exprs: join(e...)}) }
-	// Only packets the forward chain accepted get here. The reply
-	// direction is already de-NATed, so its destination is the client.
-	add(nfproto(unix.NFPROTO_IPV4), iifname(n.cfg.LAN), count(up, 12))
-	add(nfproto(unix.NFPROTO_IPV4), oifname(n.cfg.LAN), count(down, 16))
-}
-
-// SetUplink re-points forwarding, NAT and MSS clamping at another uplink
+// SetUplink re-points forwarding and NAT at another uplink
 // interface ("" for none) in one batch; the LAN side and the counters stay.
 func (n *NAT) SetUplink(uplink string) error {
 	n.mu.Lock()
@@ -256,7 +260,7 @@ func (n *NAT) SetUplink(uplink string) error {
 		return err
 	}
 	chains := n.addUplinkChains(n.table)
-	for _, c := range []*nftables.Chain{chains.forward, chains.nat, chains.mss} {
+	for _, c := range []*nftables.Chain{chains.forward, chains.nat} {
 		n.conn.FlushChain(c)
 	}
 	n.addUplinkRules(chains, uplink)
@@ -352,18 +356,6 @@ func describe(err error) error {
 		return fmt.Errorf("%w (needs CAP_NET_ADMIN)", err)
 	}
 	return err
-}
-
-func (n *NAT) linkMTU(name string) (int, error) {
-	var mtu int
-	err := inNetNS(n.cfg.NetNS, func() error {
-		ifi, err := net.InterfaceByName(name)
-		if err == nil {
-			mtu = ifi.MTU
-		}
-		return err
-	})
-	return mtu, err
 }
 
 const forwardingSysctl = "/proc/sys/net/ipv4/ip_forward"

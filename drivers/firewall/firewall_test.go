@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func newNAT(t *testing.T, n *testNet, runDir string) *NAT {
@@ -367,5 +369,43 @@ func TestFailedStartLeavesTheKernelAlone(t *testing.T) {
 	}
 	if err := nat.Stop(); err != nil {
 		t.Errorf("Stop after failed Start: %v", err)
+	}
+}
+
+func TestMSSClampedToTheUplinkMTU(t *testing.T) {
+	n := newTestNet(t)
+	n.router.sh(t, "ip", "link", "set", "wan0", "mtu", "1400")
+	nat := newNAT(t, n, t.TempDir())
+	if err := nat.Start("wan0"); err != nil {
+		t.Fatal(err)
+	}
+	defer nat.Stop()
+
+	var ln net.Listener
+	n.upstream.do(t, func() { ln, _ = net.Listen("tcp", "10.99.0.2:8081") })
+	if ln == nil {
+		t.Fatal("listen")
+	}
+	defer ln.Close()
+	mss := make(chan int, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			mss <- -1
+			return
+		}
+		defer c.Close()
+		raw, _ := c.(*net.TCPConn).SyscallConn()
+		v := -1
+		raw.Control(func(fd uintptr) { v, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG) })
+		mss <- v
+	}()
+	if _, err := dial(t, n.client, "tcp", "10.99.0.2:8081"); err != nil {
+		t.Fatal(err)
+	}
+	// 1400 less 20 bytes of IP and 20 of TCP header; the client, on a
+	// 1500 byte LAN, offered 1460.
+	if got := <-mss; got <= 0 || got > 1360 {
+		t.Errorf("upstream's MSS towards the client is %d, want at most 1360", got)
 	}
 }

@@ -109,19 +109,13 @@ func tcpSyn() []expr.Any {
 	)
 }
 
-// mssToRoute: tcp option maxseg size set rt mtu. The kernel only ever
-// lowers the MSS this way.
+// mssToRoute: tcp option maxseg size set rt mtu. The route's MSS is in
+// host byte order, the option on the wire in network order. The kernel
+// only ever lowers the MSS this way.
 func mssToRoute() []expr.Any {
 	return []expr.Any{
 		&expr.Rt{Register: 1, Key: expr.RtTCPMSS},
-		&expr.Exthdr{SourceRegister: 1, Type: 2, Offset: 2, Len: 2, Op: expr.ExthdrOpTcpopt},
-	}
-}
-
-// mssTo: tcp option maxseg size set n
-func mssTo(n uint16) []expr.Any {
-	return []expr.Any{
-		&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(n)},
+		&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 2, Size: 2},
 		&expr.Exthdr{SourceRegister: 1, Type: 2, Offset: 2, Len: 2, Op: expr.ExthdrOpTcpopt},
 	}
 }
