@@ -4,6 +4,7 @@ package sharing
 
 import (
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -59,6 +60,9 @@ func (e publicUp) apply(m *Machine) {
 		m.log.Info("public connection up", "interface", e.info.Interface, "operator", e.info.Operator, "technology", e.info.Technology)
 	}
 	m.uplink = UplinkStatus{Up: true, UplinkInfo: e.info}
+	if f := m.cfg.UplinkChanged; f != nil {
+		f(m.uplink)
+	}
 	m.disarm(timerPublic)
 	m.syncUplink(!wasUp)
 }
@@ -70,6 +74,9 @@ func (e publicDown) apply(m *Machine) {
 		m.log.Warn("public connection down", "reason", e.reason)
 	}
 	m.uplink.Up, m.uplink.DownReason = false, e.reason
+	if f := m.cfg.UplinkChanged; f != nil {
+		f(m.uplink)
+	}
 	if m.state == On && m.timers[timerPublic] == nil {
 		m.arm(timerPublic, m.prov.HotSpot.PublicConnectionTimeout)
 	}
@@ -88,6 +95,9 @@ func (e stationJoined) apply(m *Machine) {
 		entry.joined = old.joined
 	} else {
 		m.log.Info("client joined", "mac", mac)
+		if f := m.cfg.StationChanged; f != nil {
+			f(e.st.MAC, true)
+		}
 	}
 	m.stations[mac] = entry
 	m.disarm(timerPeerless)
@@ -101,6 +111,11 @@ func (e stationLeft) apply(m *Machine) {
 	}
 	delete(m.stations, e.mac)
 	m.log.Info("client left", "mac", e.mac)
+	if f := m.cfg.StationChanged; f != nil {
+		if hw, err := net.ParseMAC(e.mac); err == nil {
+			f(hw, false)
+		}
+	}
 	if len(m.stations) == 0 && m.state == On {
 		m.arm(timerPeerless, m.prov.HotSpot.PeerlessTimeout)
 	}

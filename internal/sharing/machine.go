@@ -32,6 +32,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -66,6 +67,12 @@ type Config struct {
 	DriverTimeout time.Duration
 	// Warnings are shown in every status (a corrupt user file set aside).
 	Warnings []string
+	// UplinkChanged and StationChanged, if set, hear of the events the
+	// machine gets, for the drivers that follow them too: the DNS
+	// forwarder (the uplink's servers), the DHCP server (leases of
+	// stations that left). They run in Run's goroutine and must not block.
+	UplinkChanged  func(UplinkStatus)
+	StationChanged func(mac net.HardwareAddr, present bool)
 }
 
 // Machine is the sharing state machine. Create it with New and run it with

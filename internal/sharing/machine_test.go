@@ -3,12 +3,14 @@ package sharing_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"reflect"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -694,5 +696,42 @@ func TestNoGoroutineOutlivesRun(t *testing.T) {
 			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestObserversHearUplinkAndStations(t *testing.T) {
+	d := sharingtest.New()
+	var mu sync.Mutex
+	var heard []string
+	note := func(s string) { mu.Lock(); heard = append(heard, s); mu.Unlock() }
+	m := sharing.New(d.Config(sharing.Config{
+		Clock: clock.NewFake(time.Unix(0, 0)),
+		Users: sharingtest.NewUsers(userDefaults(t)),
+		UplinkChanged: func(u sharing.UplinkStatus) {
+			note(fmt.Sprintf("uplink up=%v dns=%v", u.Up, u.DNS))
+		},
+		StationChanged: func(mac net.HardwareAddr, present bool) { note(fmt.Sprintf("station %s %v", mac, present)) },
+	}), provisioning(t, "EntitlementRequired", "0", "EntitlementDll", ""), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	m.PublicUp(sharing.UplinkInfo{Interface: "wwan0", DNS: []netip.Addr{netip.MustParseAddr("10.0.0.53")}})
+	if err := m.TurnOn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, m: m, d: d}
+	h.waitState(sharing.On)
+	hw, _ := net.ParseMAC("02:00:00:00:00:07")
+	m.StationJoined(sharing.Station{MAC: hw})
+	m.StationLeft("02:00:00:00:00:07")
+	m.PublicDown("deregistered")
+	h.settle()
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"uplink up=true dns=[10.0.0.53]", "station 02:00:00:00:00:07 true", "station 02:00:00:00:00:07 false", "uplink up=false dns=[10.0.0.53]"}
+	if !reflect.DeepEqual(heard, want) {
+		t.Errorf("heard %q\nwant  %q", heard, want)
 	}
 }
