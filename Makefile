@@ -15,8 +15,10 @@ DEVICE_PROGRAMS := hotspotd hotspotctl entitlement-http
 ARCHES          := amd64 arm arm64 mipsle
 
 # Debian packages the tests and benchmarks use: namespaces and veth
-# (iproute2), the nftables CLI to inspect rulesets, ping, iperf3.
-DEBIAN_PACKAGES := iproute2 nftables iputils-ping iperf3
+# (iproute2), the nftables CLI to inspect rulesets, ping, iperf3, the DHCP
+# clients people use (udhcpc, dhclient, dhcpcd), perfdhcp and dnsmasq to
+# compare against (the -base packages: no services started on the host).
+DEBIAN_PACKAGES := iproute2 nftables iputils-ping iperf3 busybox-static isc-dhcp-client dhcpcd-base kea-admin dnsmasq-base
 
 .PHONY: build cross test deps lint unit fuzz size run bench clean
 
@@ -43,7 +45,8 @@ deps:
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then echo "not root: not installing $$missing (tests needing them skip)"; exit 0; fi; \
 	echo "installing $$missing"; \
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+	apt-get update -qq || echo "apt-get update reported errors (a foreign-architecture index?); installing anyway"; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
 
 lint: $(STATICCHECK)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }

@@ -14,10 +14,14 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/openmifi/openmifi/drivers/dhcp"
+	"github.com/openmifi/openmifi/drivers/dns"
 	"github.com/openmifi/openmifi/drivers/firewall"
+	"github.com/openmifi/openmifi/drivers/lan"
 	"github.com/openmifi/openmifi/drivers/route"
 	"github.com/openmifi/openmifi/internal/control"
 	"github.com/openmifi/openmifi/internal/daemon"
@@ -77,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hotspotd: -lan-address: %v\n", err)
 		return 2
 	}
-	drv, closeDrivers := drivers(log, *lan, addr, *runDir)
+	drv, closeDrivers := drivers(log, *lan, addr, *runDir, *state)
 	defer closeDrivers()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -104,18 +108,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// drivers returns the drivers of this build. The modem, access point and
-// DHCP drivers land with their own issues; until then sharing fails to
-// start naming the first missing one. A driver that cannot be opened is
-// left out the same way, with the reason in the log.
-func drivers(log *slog.Logger, lan string, addr netip.Prefix, runDir string) (daemon.Drivers, func()) {
+// drivers returns the drivers of this build. The modem and access point
+// drivers land with their own issues; until then sharing fails to start
+// naming the first missing one. A driver that cannot be opened is left out
+// the same way, with the reason in the log.
+func drivers(log *slog.Logger, lanIface string, addr netip.Prefix, runDir, stateDir string) (daemon.Drivers, func()) {
 	var drv daemon.Drivers
 	closers := []func(){}
-	routes, err := route.New(route.Config{LAN: lan, Address: addr})
+	routes, err := route.New(route.Config{LAN: lanIface, Address: addr})
 	if err == nil {
 		closers = append(closers, func() { routes.Close() })
 		var nat *firewall.NAT
-		nat, err = firewall.New(firewall.Config{LAN: lan, LANPrefix: addr.Masked(), RunDir: runDir, Log: log})
+		nat, err = firewall.New(firewall.Config{LAN: lanIface, LANPrefix: addr.Masked(), RunDir: runDir, Log: log})
 		if err == nil {
 			closers = append(closers, func() { nat.Close() })
 			drv.Firewall = &firewall.Gateway{Routes: routes, NAT: nat}
@@ -123,6 +127,26 @@ func drivers(log *slog.Logger, lan string, addr netip.Prefix, runDir string) (da
 	}
 	if err != nil {
 		log.Error("firewall driver unavailable", "err", err)
+	}
+
+	srv, err := dhcp.New(dhcp.Config{
+		Interface:  lanIface,
+		ServerAddr: addr.Addr(),
+		Prefix:     addr.Masked(),
+		LeaseFile:  filepath.Join(stateDir, "dhcp.leases"),
+		Log:        log,
+	})
+	if err != nil {
+		log.Error("DHCP server unavailable", "err", err)
+	} else {
+		svc := &lan.Services{DHCP: srv, DNS: dns.New(dns.Config{
+			Listen:    addr.Addr(),
+			LANPrefix: addr.Masked(),
+			LocalName: "hotspot.lan",
+			Domain:    "lan",
+			Log:       log,
+		})}
+		drv.DHCP, drv.UplinkChanged, drv.StationChanged = svc, svc.UplinkChanged, svc.StationChanged
 	}
 	return drv, func() {
 		for _, c := range closers {

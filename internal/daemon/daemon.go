@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -46,6 +47,10 @@ type Drivers struct {
 	Firewall sharing.Firewall
 	// Entitler nil: the plugin runner, with the keys of KeysDir.
 	Entitler sharing.Entitler
+	// UplinkChanged and StationChanged are passed to the state machine's
+	// observers (sharing.Config).
+	UplinkChanged  func(sharing.UplinkStatus)
+	StationChanged func(mac net.HardwareAddr, present bool)
 }
 
 // Daemon is one running hotspotd.
@@ -141,7 +146,9 @@ func build(cfg Config, drv Drivers, log *slog.Logger) (*Daemon, error) {
 		ResolveHelp: func(ref string) (string, error) {
 			return strres.Resolve(cfg.StringsDir, ref, cfg.Locale)
 		},
-		Warnings: statusWarnings,
+		Warnings:       statusWarnings,
+		UplinkChanged:  drv.UplinkChanged,
+		StationChanged: drv.StationChanged,
 	}, prov, provErr)
 	return &Daemon{cfg: cfg, log: log, machine: m}, nil
 }
