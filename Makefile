@@ -17,10 +17,13 @@ ARCHES          := amd64 arm arm64 mipsle
 # Debian packages the tests and benchmarks use: namespaces and veth
 # (iproute2), the nftables CLI to inspect rulesets, ping, iperf3, the DHCP
 # clients people use (udhcpc, dhclient, dhcpcd), perfdhcp and dnsmasq to
-# compare against (the -base packages: no services started on the host).
-DEBIAN_PACKAGES := iproute2 nftables iputils-ping iperf3 busybox-static isc-dhcp-client dhcpcd-base kea-admin dnsmasq-base
+# compare against (the -base packages: no services started on the host),
+# QEMU for the boards' twins.
+DEBIAN_PACKAGES := iproute2 nftables iputils-ping iperf3 busybox-static isc-dhcp-client dhcpcd-base kea-admin dnsmasq-base \
+	qemu-system-x86 qemu-system-arm
+BOARD ?= qemu-x86_64
 
-.PHONY: build cross test deps lint unit fuzz size run bench clean
+.PHONY: build cross test deps lint unit fuzz test-qemu size run run-host rootfs qemu image clean
 
 build:
 	$(GO) build -o $(OUT)/host/ ./cmd/...
@@ -35,7 +38,7 @@ cross:
 	  done; \
 	done
 
-test: deps lint unit fuzz
+test: deps lint unit fuzz test-qemu
 
 # Installs what is missing, as root; a normal user's run skips the tests
 # that need them, with a message.
@@ -46,7 +49,7 @@ deps:
 	if [ "$$(id -u)" != 0 ]; then echo "not root: not installing $$missing (tests needing them skip)"; exit 0; fi; \
 	echo "installing $$missing"; \
 	apt-get update -qq || echo "apt-get update reported errors (a foreign-architecture index?); installing anyway"; \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
 
 lint: $(STATICCHECK)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
@@ -54,7 +57,11 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /rootfs/qemutest)
+
+# Boots qemu-x86_64 (and qemu-armv7) and drives their serial consoles.
+test-qemu:
+	$(GO) test -count=1 -v -timeout 15m ./rootfs/qemutest
 
 # Every fuzz target briefly: the seed corpora under testdata/ run in 'unit'
 # already; this explores a little beyond them on every run.
@@ -79,11 +86,41 @@ size: cross
 	  for arch in $(ARCHES); do printf '%12s' $$(stat -c %s $(OUT)/linux-$$arch/$$prog); done; echo; \
 	done
 
-# The main job. Until the QEMU board lands, the nearest working thing: the
-# image's provisioning checked, hotspotd run on this host with the real
-# control socket, and hotspotctl driving it.
-run: build
+# The main job: the qemu-x86_64 image booted with its console on this
+# terminal (Ctrl-A X quits). A client joining the hotspot inside it comes
+# with the Wi-Fi driver.
+run: deps
+	sh scripts/qemu.sh $(BOARD)
+
+# hotspotd on this host with its real control socket, driven by hotspotctl.
+run-host: build
 	sh scripts/run-host.sh $(OUT)/host
+
+qemu: deps
+	sh scripts/qemu.sh $(BOARD)
+
+# Initramfs and kernel of a board, the parts of its firmware image.
+rootfs:
+	$(GO) run ./rootfs/mkrootfs -board $(BOARD) -fetch $$([ "$$(id -u)" = 0 ] && echo -add-arch) \
+	  -o $(OUT)/$(BOARD)/rootfs.cpio -kernel-out $(OUT)/$(BOARD)/vmlinuz
+
+# The firmware image: the board's kernel and root filesystem, signed. A
+# development key is made on first use; a release passes IMAGE_KEY=...
+IMAGE_VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_KEY         ?= $(CACHE)/keys/image.key
+IMAGE_PUB         ?= $(IMAGE_KEY:.key=.pub)
+
+image: rootfs $(IMAGE_KEY)
+	@mkdir -p $(OUT)/images
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/fwimage build -board $(BOARD) \
+	  -kernel $(OUT)/$(BOARD)/vmlinuz -rootfs $(OUT)/$(BOARD)/rootfs.cpio -key $(IMAGE_KEY) \
+	  -version $(IMAGE_VERSION) -out $(OUT)/images/$(BOARD).img
+	$(GO) run ./cmd/fwimage verify -keys $(IMAGE_PUB) -board $(BOARD) $(OUT)/images/$(BOARD).img
+
+$(IMAGE_KEY):
+	@mkdir -p $(dir $@)
+	$(GO) run ./cmd/opsign keygen $@ $(IMAGE_PUB)
 
 clean:
 	rm -rf $(OUT)
