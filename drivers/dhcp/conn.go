@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -229,38 +228,4 @@ func fold(c uint32) uint16 {
 		c = c>>16 + c&0xffff
 	}
 	return uint16(c)
-}
-
-// inNetNS runs f on a thread moved into the network namespace fd (0: run
-// it here). Sockets f opens stay in that namespace for their whole life.
-func inNetNS(fd int, f func() error) error {
-	if fd == 0 {
-		return f()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter network namespace: %w", err)
-			return
-		}
-		ferr := f()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// The thread stays locked and dies with this goroutine
-			// rather than serve others from the wrong namespace.
-			errc <- fmt.Errorf("leave network namespace: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }

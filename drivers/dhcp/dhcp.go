@@ -50,6 +50,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/openmifi/openmifi/drivers/netns"
 	"github.com/openmifi/openmifi/internal/clock"
 	"github.com/openmifi/openmifi/internal/sharing"
 )
@@ -254,7 +255,7 @@ func (s *Server) Start(ctx context.Context, maxLeases int) error {
 	var l *lan
 	var mtu int
 	hasAddr := false
-	err := inNetNS(s.cfg.NetNS, func() error {
+	err := netns.Do(s.cfg.NetNS, func() error {
 		var err error
 		if l, mtu, err = openLAN(s.cfg.Interface, s.cfg.ServerAddr); err != nil {
 			return err

@@ -41,12 +41,12 @@ func needRoot(t *testing.T, tools ...string) {
 	}
 }
 
-type netns struct {
+type nsHost struct {
 	name string
 	fd   int
 }
 
-func newNetNS(t *testing.T, role string) *netns {
+func newNetNS(t *testing.T, role string) *nsHost {
 	t.Helper()
 	var b [3]byte
 	rand.Read(b[:])
@@ -58,7 +58,7 @@ func newNetNS(t *testing.T, role string) *netns {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	n := &netns{name: name, fd: int(f.Fd())}
+	n := &nsHost{name: name, fd: int(f.Fd())}
 	n.run(t, "ip", "link", "set", "lo", "up")
 	return n
 }
@@ -72,7 +72,7 @@ func run(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func (n *netns) run(t *testing.T, args ...string) string {
+func (n *nsHost) run(t *testing.T, args ...string) string {
 	t.Helper()
 	return run(t, append([]string{"ip", "netns", "exec", n.name}, args...)...)
 }
@@ -80,7 +80,7 @@ func (n *netns) run(t *testing.T, args ...string) string {
 // lanNet is a server namespace with the LAN bridge.
 type lanNet struct {
 	t      *testing.T
-	server *netns
+	server *nsHost
 	ports  int
 	dir    string
 }
@@ -96,7 +96,7 @@ func newLAN(t *testing.T) *lanNet {
 
 // addHost plugs a new namespace into the bridge; its interface is eth0
 // with the given hardware address.
-func (l *lanNet) addHost(role string, mac net.HardwareAddr) *netns {
+func (l *lanNet) addHost(role string, mac net.HardwareAddr) *nsHost {
 	t := l.t
 	t.Helper()
 	n := newNetNS(t, role)
@@ -148,7 +148,7 @@ type proc struct {
 	out    *strings.Builder
 }
 
-func (n *netns) start(t *testing.T, events string, args ...string) *proc {
+func (n *nsHost) start(t *testing.T, events string, args ...string) *proc {
 	t.Helper()
 	p := &proc{events: events, out: &strings.Builder{}}
 	p.cmd = exec.Command("ip", append([]string{"netns", "exec", n.name}, args...)...)
@@ -252,7 +252,7 @@ func writeScript(t *testing.T, path, body string) {
 
 // udhcpc starts busybox udhcpc. Its script configures the address in the
 // client's namespace, so renewals go out by unicast, and logs each event.
-func udhcpc(t *testing.T, n *netns, host string) *proc {
+func udhcpc(t *testing.T, n *nsHost, host string) *proc {
 	t.Helper()
 	dir := t.TempDir()
 	events := filepath.Join(dir, "events")
@@ -270,7 +270,7 @@ echo "$1 ip=$ip router=$router dns=$dns lease=$lease domain=$domain mtu=$mtu sub
 
 // dhclient starts ISC dhclient with our config, script, lease and pid
 // files: it never touches the host's resolv.conf or routes.
-func dhclient(t *testing.T, n *netns, host string) (*proc, []string) {
+func dhclient(t *testing.T, n *nsHost, host string) (*proc, []string) {
 	t.Helper()
 	dir := t.TempDir()
 	events := filepath.Join(dir, "events")
@@ -298,7 +298,7 @@ backoff-cutoff 2;
 // /var/lib/dhcpcd are empty tmpfs: its pid files, control sockets, DUID
 // and lease files stay there. Our script replaces its hooks, so it writes
 // no resolv.conf.
-func dhcpcd(t *testing.T, n *netns, host string) *proc {
+func dhcpcd(t *testing.T, n *nsHost, host string) *proc {
 	t.Helper()
 	dir := t.TempDir()
 	events := filepath.Join(dir, "events")

@@ -94,7 +94,7 @@ func TestCaptureSeeds(t *testing.T) {
 
 // capture reads the UDP packets to port 67 that reach br0 in n, until the
 // returned function is called.
-func capture(t *testing.T, n *netns, got func([]byte)) (stop func()) {
+func capture(t *testing.T, n *nsHost, got func([]byte)) (stop func()) {
 	t.Helper()
 	fdc := make(chan int, 1)
 	errc := make(chan error, 1)

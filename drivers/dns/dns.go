@@ -28,6 +28,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/openmifi/openmifi/drivers/netns"
 	"github.com/openmifi/openmifi/internal/clock"
 )
 
@@ -188,7 +189,7 @@ func (f *Forwarder) Start(ctx context.Context) error {
 	}
 	var pc net.PacketConn
 	var ln net.Listener
-	err := inNetNS(f.cfg.NetNS, func() error {
+	err := netns.Do(f.cfg.NetNS, func() error {
 		var lc net.ListenConfig
 		var err error
 		pc, err = lc.ListenPacket(ctx, udpNet, addr.String())

@@ -16,6 +16,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/openmifi/openmifi/drivers/netns"
 	"github.com/openmifi/openmifi/internal/clock"
 )
 
@@ -69,14 +70,14 @@ func (u *upstream) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 }
 
 // startUpstream runs an upstream on ip, on a port free for both UDP and
-// TCP, in the network namespace netns (0: here).
-func startUpstream(t testing.TB, netns int, ip string, port uint16, answer func(q mdns.Question, tcp bool) *mdns.Msg) *upstream {
+// TCP, in the network namespace nsfd (0: here).
+func startUpstream(t testing.TB, nsfd int, ip string, port uint16, answer func(q mdns.Question, tcp bool) *mdns.Msg) *upstream {
 	t.Helper()
 	u := &upstream{answer: answer}
 	var pc net.PacketConn
 	var ln net.Listener
 	for try := 0; ; try++ {
-		err := inNetNS(netns, func() error {
+		err := netns.Do(nsfd, func() error {
 			var err error
 			pc, err = net.ListenPacket("udp4", net.JoinHostPort(ip, strconv.Itoa(int(port))))
 			if err != nil {

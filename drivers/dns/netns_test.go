@@ -14,6 +14,7 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/openmifi/openmifi/drivers/netns"
 )
 
 // The test network: a LAN client, the hotspot and an upstream DNS server,
@@ -24,12 +25,12 @@ import (
 // The upstream has a route to the LAN so that it can play a client from
 // outside the LAN.
 
-type netns struct {
+type nsHost struct {
 	name string
 	fd   int
 }
 
-func newNetNS(t *testing.T, role string) *netns {
+func newNetNS(t *testing.T, role string) *nsHost {
 	t.Helper()
 	var b [3]byte
 	rand.Read(b[:])
@@ -45,7 +46,7 @@ func newNetNS(t *testing.T, role string) *netns {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	n := &netns{name: name, fd: int(f.Fd())}
+	n := &nsHost{name: name, fd: int(f.Fd())}
 	n.run(t, "ip", "link", "set", "lo", "up")
 	return n
 }
@@ -57,14 +58,14 @@ func mustRun(t *testing.T, args ...string) {
 	}
 }
 
-func (n *netns) run(t *testing.T, args ...string) {
+func (n *nsHost) run(t *testing.T, args ...string) {
 	t.Helper()
 	mustRun(t, append([]string{"ip", "netns", "exec", n.name}, args...)...)
 }
 
 // link joins a and b with a veth pair, naming the ends ifA and ifB and
 // giving them the addresses addrA and addrB.
-func link(t *testing.T, a *netns, ifA, addrA string, b *netns, ifB, addrB string) {
+func link(t *testing.T, a *nsHost, ifA, addrA string, b *nsHost, ifB, addrB string) {
 	t.Helper()
 	// Created in a, so that deleting the namespaces deletes the pair.
 	a.run(t, "ip", "link", "add", ifA, "type", "veth", "peer", "name", ifB, "netns", b.name)
@@ -76,12 +77,12 @@ func link(t *testing.T, a *netns, ifA, addrA string, b *netns, ifB, addrB string
 
 // resolverIn is a Go resolver whose sockets are opened inside ns and go to
 // server, whatever /etc/resolv.conf says.
-func resolverIn(ns *netns, server string) *net.Resolver {
+func resolverIn(ns *nsHost, server string) *net.Resolver {
 	return &net.Resolver{
 		PreferGo: true,
 		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var c net.Conn
-			err := inNetNS(ns.fd, func() error {
+			err := netns.Do(ns.fd, func() error {
 				var d net.Dialer
 				var err error
 				c, err = d.DialContext(ctx, network, server)
@@ -93,10 +94,10 @@ func resolverIn(ns *netns, server string) *net.Resolver {
 }
 
 // askIn sends m over network from a socket inside ns.
-func askIn(t *testing.T, ns *netns, network, server string, m *mdns.Msg) *mdns.Msg {
+func askIn(t *testing.T, ns *nsHost, network, server string, m *mdns.Msg) *mdns.Msg {
 	t.Helper()
 	var conn net.Conn
-	err := inNetNS(ns.fd, func() error {
+	err := netns.Do(ns.fd, func() error {
 		var err error
 		conn, err = net.DialTimeout(network, server, 5*time.Second)
 		return err
@@ -203,7 +204,7 @@ func TestNamespaces(t *testing.T) {
 		wantRcode(t, askIn(t, upNS, network, server, question("example.test.", mdns.TypeA)), mdns.RcodeRefused)
 	}
 	// The forwarder listens on the LAN address only.
-	err = inNetNS(upNS.fd, func() error {
+	err = netns.Do(upNS.fd, func() error {
 		c, err := net.DialTimeout("tcp", "10.99.0.1:53", 2*time.Second)
 		if err == nil {
 			c.Close()

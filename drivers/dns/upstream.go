@@ -13,6 +13,7 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/openmifi/openmifi/drivers/netns"
 )
 
 // maxUpstreamUDP is the read buffer for upstream answers over UDP. We
@@ -111,7 +112,7 @@ func (f *Forwarder) exchangeTCP(ctx context.Context, server netip.AddrPort, q *m
 // dial opens a socket to server inside the configured network namespace.
 func (f *Forwarder) dial(ctx context.Context, network string, server netip.AddrPort) (net.Conn, error) {
 	var c net.Conn
-	err := inNetNS(f.cfg.NetNS, func() error {
+	err := netns.Do(f.cfg.NetNS, func() error {
 		var d net.Dialer
 		var err error
 		c, err = d.DialContext(ctx, network, server.String())

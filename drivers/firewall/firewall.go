@@ -47,6 +47,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
+	"github.com/openmifi/openmifi/drivers/netns"
 	"github.com/openmifi/openmifi/internal/sharing"
 )
 
@@ -394,7 +395,7 @@ func (n *NAT) restoreForwarding(v string) error {
 
 func (n *NAT) readForwarding() (string, error) {
 	var b []byte
-	err := inNetNS(n.cfg.NetNS, func() error {
+	err := netns.Do(n.cfg.NetNS, func() error {
 		var err error
 		b, err = os.ReadFile(forwardingSysctl)
 		return err
@@ -403,7 +404,7 @@ func (n *NAT) readForwarding() (string, error) {
 }
 
 func (n *NAT) writeForwarding(v string) error {
-	return inNetNS(n.cfg.NetNS, func() error {
+	return netns.Do(n.cfg.NetNS, func() error {
 		return os.WriteFile(forwardingSysctl, []byte(v), 0o644)
 	})
 }

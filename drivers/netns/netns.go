@@ -1,4 +1,8 @@
-package dns
+// Package netns runs code inside a network namespace given by a file
+// descriptor. On the device everything runs in the one namespace; the
+// drivers take a namespace so that tests can run a router, a client and an
+// upstream on one machine.
+package netns
 
 import (
 	"fmt"
@@ -8,10 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// inNetNS runs f on an OS thread moved into the network namespace fd (0:
-// runs it here). Sockets f opens belong to that namespace for their whole
-// life, whichever thread uses them later; the thread itself goes back.
-func inNetNS(fd int, f func() error) error {
+// Do runs f on an OS thread moved into the network namespace fd (0: runs
+// it here). What is per namespace and has no handle of its own is bound
+// then: sockets f opens stay in the namespace for their whole life,
+// whichever thread uses them later, and so do /proc/sys/net files and
+// interface lookups. The thread itself goes back afterwards.
+func Do(fd int, f func() error) error {
 	if fd == 0 {
 		return f()
 	}
