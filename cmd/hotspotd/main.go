@@ -113,13 +113,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 // naming the first missing one. A driver that cannot be opened is left out
 // the same way, with the reason in the log.
 func drivers(log *slog.Logger, lanIface string, addr netip.Prefix, runDir, stateDir string) (daemon.Drivers, func()) {
+	return driversIn(0, log, lanIface, addr, runDir, stateDir)
+}
+
+// driversIn opens the drivers inside the network namespace fd (0: this
+// one), which lets a test run the real ones against its own namespaces.
+func driversIn(fd int, log *slog.Logger, lanIface string, addr netip.Prefix, runDir, stateDir string) (daemon.Drivers, func()) {
 	var drv daemon.Drivers
 	closers := []func(){}
-	routes, err := route.New(route.Config{LAN: lanIface, Address: addr})
+	routes, err := route.New(route.Config{LAN: lanIface, Address: addr, NetNS: fd})
 	if err == nil {
 		closers = append(closers, func() { routes.Close() })
 		var nat *firewall.NAT
-		nat, err = firewall.New(firewall.Config{LAN: lanIface, LANPrefix: addr.Masked(), RunDir: runDir, Log: log})
+		nat, err = firewall.New(firewall.Config{LAN: lanIface, LANPrefix: addr.Masked(), RunDir: runDir, NetNS: fd, Log: log})
 		if err == nil {
 			closers = append(closers, func() { nat.Close() })
 			drv.Firewall = &firewall.Gateway{Routes: routes, NAT: nat}
@@ -134,6 +140,7 @@ func drivers(log *slog.Logger, lanIface string, addr netip.Prefix, runDir, state
 		ServerAddr: addr.Addr(),
 		Prefix:     addr.Masked(),
 		LeaseFile:  filepath.Join(stateDir, "dhcp.leases"),
+		NetNS:      fd,
 		Log:        log,
 	})
 	if err != nil {
@@ -144,6 +151,7 @@ func drivers(log *slog.Logger, lanIface string, addr netip.Prefix, runDir, state
 			LANPrefix: addr.Masked(),
 			LocalName: "hotspot.lan",
 			Domain:    "lan",
+			NetNS:     fd,
 			Log:       log,
 		})}
 		drv.DHCP, drv.UplinkChanged, drv.StationChanged = svc, svc.UplinkChanged, svc.StationChanged

@@ -363,8 +363,17 @@ func (m *Machine) Status() Status {
 		if l, ok := leases[c.MAC]; ok {
 			c.Addr, c.Hostname = l.Addr, l.Hostname
 			c.Counters = counters[l.Addr]
+			delete(leases, c.MAC)
 		}
 	}
+	// A lease without a station: a client on a wired LAN, or one the
+	// access point has not reported (yet).
+	var rest []Client
+	for mac, l := range leases {
+		rest = append(rest, Client{MAC: mac, Addr: l.Addr, Hostname: l.Hostname, Counters: counters[l.Addr]})
+	}
+	slices.SortFunc(rest, func(a, b Client) int { return a.Addr.Compare(b.Addr) })
+	s.Clients = append(s.Clients, rest...)
 	for _, c := range counters {
 		s.Total = s.Total.Add(c)
 	}

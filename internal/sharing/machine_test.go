@@ -636,9 +636,15 @@ func TestStatusClientsAndCounters(t *testing.T) {
 	h.d.DHCP.SetLeases([]sharing.Lease{{MAC: mac, Addr: a1, Hostname: "laptop"}})
 	h.d.Firewall.Count(a1, sharing.Counters{UpBytes: 100, DownBytes: 2000, UpPackets: 2, DownPackets: 3})
 	h.d.Firewall.Count(netip.MustParseAddr("192.168.43.11"), sharing.Counters{UpBytes: 1, DownBytes: 2})
+	wired, _ := net.ParseMAC("02:00:00:00:00:99")
+	h.d.DHCP.SetLeases([]sharing.Lease{{MAC: mac, Addr: a1, Hostname: "laptop"},
+		{MAC: wired, Addr: netip.MustParseAddr("192.168.43.12"), Hostname: "printer"}})
 	s := h.m.Status()
-	if len(s.Clients) != 2 {
+	if len(s.Clients) != 3 {
 		t.Fatalf("clients %+v", s.Clients)
+	}
+	if c := s.Clients[2]; c.MAC != "02:00:00:00:00:99" || c.Hostname != "printer" {
+		t.Errorf("a lease without a station is not listed: %+v", c)
 	}
 	c := s.Clients[0]
 	if c.MAC != "02:00:00:00:00:01" || c.Addr != a1 || c.Hostname != "laptop" || c.DownBytes != 2000 {
