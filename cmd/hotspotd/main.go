@@ -54,7 +54,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		lan     = fs.String("lan", "wlan0", "LAN interface (the access point's)")
 		lanAddr = fs.String("lan-address", "192.168.43.1/24", "the device's LAN address and prefix")
 		runDir  = fs.String("run", "/run/openmifi", "run-time state that must not outlive a reboot")
+		mdm     modemFlags
 	)
+	mdm.register(fs)
 	fs.Var(&prov, "provisioning", "operator provisioning file (repeatable; default /etc/openmifi/provisioning.xml)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -81,8 +83,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hotspotd: -lan-address: %v\n", err)
 		return 2
 	}
+	if err := mdm.check(); err != nil {
+		fmt.Fprintf(stderr, "hotspotd: %v\n", err)
+		return 2
+	}
 	drv, closeDrivers := drivers(log, *lan, addr, *runDir, *state)
 	defer closeDrivers()
+	mdm.add(&drv, log, 0)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

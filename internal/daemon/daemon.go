@@ -51,14 +51,21 @@ type Drivers struct {
 	// observers (sharing.Config).
 	UplinkChanged  func(sharing.UplinkStatus)
 	StationChanged func(mac net.HardwareAddr, present bool)
+	// Services run beside the state machine while the daemon runs, and
+	// stop with it: drivers with a life of their own, such as the modem,
+	// which reports to d.Machine(). An error other than the end of the
+	// context is logged; the daemon carries on.
+	Services []func(ctx context.Context, d *Daemon) error
 }
 
 // Daemon is one running hotspotd.
 type Daemon struct {
-	cfg     Config
-	log     *slog.Logger
-	ln      *control.Listener
-	machine *sharing.Machine
+	cfg      Config
+	log      *slog.Logger
+	ln       *control.Listener
+	machine  *sharing.Machine
+	store    *usersettings.Store
+	services []func(ctx context.Context, d *Daemon) error
 }
 
 // New takes the control socket (so that a second hotspotd fails before it
@@ -150,11 +157,15 @@ func build(cfg Config, drv Drivers, log *slog.Logger) (*Daemon, error) {
 		UplinkChanged:  drv.UplinkChanged,
 		StationChanged: drv.StationChanged,
 	}, prov, provErr)
-	return &Daemon{cfg: cfg, log: log, machine: m}, nil
+	return &Daemon{cfg: cfg, log: log, machine: m, store: store, services: drv.Services}, nil
 }
 
 // Machine is the state machine, for drivers to report events to.
 func (d *Daemon) Machine() *sharing.Machine { return d.machine }
+
+// UserSettings returns the user's settings as stored, whatever the state
+// of sharing (the SIM PIN is needed even where sharing is unavailable).
+func (d *Daemon) UserSettings() usersettings.Settings { return d.store.Get() }
 
 // Run serves until ctx is cancelled, then stops sharing and releases the
 // socket.
@@ -174,6 +185,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 			cancel()
 		}
 	}()
+	for _, svc := range d.services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := svc(ctx, d); err != nil && ctx.Err() == nil {
+				d.log.Error("service stopped", "err", err)
+			}
+		}()
+	}
 	d.log.Info("hotspotd running", "socket", d.cfg.Socket)
 	err := d.machine.Run(ctx)
 	cancel()

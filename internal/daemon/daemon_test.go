@@ -251,3 +251,28 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// TestServicesRunWithTheDaemon: a service (the modem driver) runs under
+// the daemon's context, reports to its machine, reads the user's settings
+// whatever the state of sharing, and stops with the daemon.
+func TestServicesRunWithTheDaemon(t *testing.T) {
+	e := newEnv(t, `<Settings Path="HotSpot"><Setting Name="Enabled" Value="0" /></Settings>`)
+	started, ended := make(chan string, 1), make(chan struct{})
+	svc := func(ctx context.Context, d *daemon.Daemon) error {
+		d.Machine().PublicUp(sharing.UplinkInfo{Interface: "wwan0", Operator: "Test"})
+		started <- d.UserSettings().SSID
+		<-ctx.Done()
+		close(ended)
+		return ctx.Err()
+	}
+	stop := e.start(daemon.Drivers{Services: []func(context.Context, *daemon.Daemon) error{svc}})
+	if ssid := <-started; ssid == "" {
+		t.Error("the service saw no user settings")
+	}
+	stop()
+	select {
+	case <-ended:
+	default:
+		t.Error("Run returned before the service ended")
+	}
+}
