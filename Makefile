@@ -21,9 +21,10 @@ ARCHES          := amd64 arm arm64 mipsle
 # (iproute2), the nftables CLI to inspect rulesets, ping, iperf3, the DHCP
 # clients people use (udhcpc, dhclient, dhcpcd), perfdhcp and dnsmasq to
 # compare against (the -base packages: no services started on the host),
-# QEMU for the boards' twins.
+# QEMU for the boards' twins; wpa_supplicant, hostapd and iw go into the
+# test image (the Wi-Fi clients, and the AP we compare against).
 DEBIAN_PACKAGES := iproute2 nftables iputils-ping iperf3 busybox-static isc-dhcp-client dhcpcd-base kea-admin dnsmasq-base \
-	qemu-system-x86 qemu-system-arm
+	qemu-system-x86 qemu-system-arm wpasupplicant hostapd iw
 BOARD ?= qemu-x86_64
 
 .PHONY: build cross test deps lint unit fuzz test-qemu size run run-host rootfs qemu image clean
@@ -60,7 +61,7 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
 unit:
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /rootfs/qemutest)
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/rootfs/qemutest$$')
 
 # Boots qemu-x86_64 (and qemu-armv7) and drives their serial consoles.
 test-qemu:

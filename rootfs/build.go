@@ -71,6 +71,9 @@ type Options struct {
 	// Download and AddArch are the Fetcher's.
 	Download bool
 	AddArch  bool
+	// Extra are files added for a test image (TestTools, TestFile);
+	// none in a device's image.
+	Extra []Extra
 	// MTime is every entry's modification time (seconds since 1970).
 	MTime uint64
 	Log   *slog.Logger
@@ -194,6 +197,12 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	t.File(modDir+"/modules.dep", 0o644, []byte(k.ModulesDep(mods)))
 	for name, src := range regdb {
 		t.HostFile("/lib/firmware/"+name, 0o644, src)
+	}
+
+	if len(opts.Extra) > 0 {
+		if err := addExtras(t, opts.Extra, b.Arch.GOARCH); err != nil {
+			return nil, err
+		}
 	}
 
 	boardJSON, err := json.MarshalIndent(b, "", "  ")
