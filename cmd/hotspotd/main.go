@@ -55,8 +55,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		lanAddr = fs.String("lan-address", "192.168.43.1/24", "the device's LAN address and prefix")
 		runDir  = fs.String("run", "/run/openmifi", "run-time state that must not outlive a reboot")
 		mdm     modemFlags
+		wifi    wifiFlags
 	)
 	mdm.register(fs)
+	wifi.register(fs)
 	fs.Var(&prov, "provisioning", "operator provisioning file (repeatable; default /etc/openmifi/provisioning.xml)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -87,8 +89,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hotspotd: %v\n", err)
 		return 2
 	}
+	// The access point first: on a board whose LAN interface does not
+	// exist yet, the radio driver creates it for the LAN services.
+	var wifiDrv daemon.Drivers
+	closeRadio := wifi.add(&wifiDrv, log, *lan, 0)
+	defer closeRadio()
 	drv, closeDrivers := drivers(log, *lan, addr, *runDir, *state)
 	defer closeDrivers()
+	drv.AP, drv.Services = wifiDrv.AP, append(drv.Services, wifiDrv.Services...)
 	mdm.add(&drv, log, 0)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
