@@ -104,6 +104,7 @@ type AP struct {
 	reporter Reporter
 	reports  []func(Reporter)
 	kick     chan struct{}
+	country  string // the regulatory country last set on the radio
 }
 
 // New returns a stopped access point.
@@ -227,6 +228,15 @@ func (a *AP) Start(ctx context.Context, cfg sharing.APConfig) error {
 	b, err := a.newBSS(cfg)
 	if err != nil {
 		return fmt.Errorf("access point: %w", err)
+	}
+	if r, ok := a.radio.(countrySetter); ok && cfg.Country != "" && cfg.Country != a.country {
+		// A hint the kernel intersects with what the radio may do; a
+		// radio that refuses it keeps the domain it has.
+		if err := r.SetCountry(ctx, cfg.Country); err != nil {
+			a.log.Warn("access point: regulatory country", "country", cfg.Country, "err", err)
+		} else {
+			a.country = cfg.Country
+		}
 	}
 	if err := a.radio.StartAP(ctx, b.startConfig()); err != nil {
 		return fmt.Errorf("access point: start on %d MHz: %w", b.freq, err)

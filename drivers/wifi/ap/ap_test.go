@@ -584,3 +584,18 @@ func TestStrangersGetBoundedAnswers(t *testing.T) {
 		t.Errorf("%d answers, %d stations", n, len(h.ap.stations))
 	}
 }
+
+func TestCountryFollowsTheSettings(t *testing.T) {
+	h := newHarness(t, 5) // started with country "00"
+	cfg := testConfig(5)
+	for _, c := range []string{"00", "DE", "DE", ""} {
+		cfg.Country = c
+		if err := h.ap.Start(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Set once per change; an empty country leaves the radio's domain.
+	if want := []string{"00", "DE"}; fmt.Sprint(h.radio.countries) != fmt.Sprint(want) {
+		t.Errorf("SetCountry calls %q, want %q", h.radio.countries, want)
+	}
+}

@@ -25,7 +25,15 @@ type fakeRadio struct {
 	dels      []string // "mac reason"
 	groupKeys []string // "idx gtkhex"
 	stops     int
+	countries []string      // SetCountry calls
 	eapolSent chan struct{} // a token per SendEAPOL, for tests that run Run
+}
+
+func (r *fakeRadio) SetCountry(ctx context.Context, alpha2 string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.countries = append(r.countries, alpha2)
+	return nil
 }
 
 type fakeSta struct {

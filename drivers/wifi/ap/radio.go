@@ -26,3 +26,9 @@ type Radio interface {
 	// Addr is the AP interface's address, the BSSID.
 	Addr() net.HardwareAddr
 }
+
+// countrySetter is a radio that can set the regulatory country, which
+// the user may change between starts.
+type countrySetter interface {
+	SetCountry(ctx context.Context, alpha2 string) error
+}

@@ -145,7 +145,7 @@ func open(cfg Config) (a *AP, err error) {
 	if len(cfg.Country) != 2 && cfg.Country != "" {
 		a.log.Warn("regulatory country is not two letters; the radio keeps its own", "country", cfg.Country)
 	} else if cfg.Country != "" {
-		if err := a.setCountry(ctx, cfg.Country); err != nil {
+		if err := a.SetCountry(ctx, cfg.Country); err != nil {
 			a.log.Warn("setting the regulatory country failed; the radio keeps its own", "country", cfg.Country, "err", err)
 		}
 	}
@@ -163,9 +163,9 @@ func open(cfg Config) (a *AP, err error) {
 	return a, nil
 }
 
-// setCountry asks for the regulatory domain of a country (a user hint:
+// SetCountry asks for the regulatory domain of a country (a user hint:
 // the kernel intersects it with what the radio allows).
-func (a *AP) setCountry(ctx context.Context, country string) error {
+func (a *AP) SetCountry(ctx context.Context, country string) error {
 	_, err := a.t.do(ctx, unix.NL80211_CMD_REQ_SET_REG, false, regAttrs(country))
 	return err
 }

@@ -131,7 +131,7 @@ func TestHwsimAP(t *testing.T) {
 		rd, err := c.GetRegulatoryDomain()
 		c.Close()
 		if err == nil {
-			if err := a.setCountry(ctx, rd.Region); err != nil {
+			if err := a.SetCountry(ctx, rd.Region); err != nil {
 				t.Errorf("REQ_SET_REG %q: %v", rd.Region, err)
 			}
 		}
