@@ -5,16 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
+	"sync"
 	"time"
 
-	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/openmifi/openmifi/drivers/netns"
+	"github.com/openmifi/openmifi/internal/clock"
 )
 
 // Addressing modes of the uplink interface, as the board says.
@@ -49,19 +48,77 @@ type Addresser interface {
 }
 
 // Netlink is the Addresser of the device: addresses and the default route
-// through rtnetlink, the DHCPv4 client of github.com/insomniacslk/dhcp.
+// through rtnetlink, the DHCPv4 client of github.com/insomniacslk/dhcp. It
+// is a Watcher: a DHCP lease is kept after Up (see lease.go).
 type Netlink struct {
 	NetNS int // network namespace fd; 0: the current one
 	Log   *slog.Logger
 	// DHCPTimeout bounds each DHCP exchange; 0 means 5 s.
 	DHCPTimeout time.Duration
+	// Clock times the lease's renewals; nil: the wall clock.
+	Clock clock.Clock
+
+	mu      sync.Mutex
+	changes chan AddrChange
+	keep    *keeper // the lease's upkeep; nil: none
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// Changes delivers what the lease's upkeep changed on the interface.
+func (n *Netlink) Changes() <-chan AddrChange {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.changesLocked()
+}
+
+func (n *Netlink) changesLocked() chan AddrChange {
+	if n.changes == nil {
+		n.changes = make(chan AddrChange)
+	}
+	return n.changes
+}
+
+// Close stops keeping the lease, which stays on the interface.
+func (n *Netlink) Close() { n.stopKeeping(false) }
+
+// stopKeeping ends the lease's upkeep and waits for it; release gives the
+// lease back to the server.
+func (n *Netlink) stopKeeping(release bool) {
+	n.mu.Lock()
+	k, stop, done := n.keep, n.stop, n.done
+	n.keep, n.stop, n.done = nil, nil, nil
+	n.mu.Unlock()
+	if k == nil {
+		return
+	}
+	stop()
+	<-done
+	if release && k.cur != nil {
+		// Best effort: the modem may be gone with the context.
+		if err := k.client.Release(k.cur); err != nil {
+			n.log().Debug("modem: DHCP release", "interface", k.iface, "err", err)
+		} else {
+			n.log().Info("modem: DHCP lease released", "interface", k.iface, "address", k.cur.ACK.YourIPAddr)
+		}
+	}
+}
+
+func (n *Netlink) log() *slog.Logger {
+	if n.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return n.Log
 }
 
 // Up brings iface up and addresses it. A DHCP lease's router and address
 // replace the modem's; its DNS servers are used only when the modem gave
-// none. The lease is not renewed: ECM modems hand out leases that outlive
-// the context, and a new context is addressed afresh.
+// none. The lease is then kept (renewed, rebound, sought again when lost)
+// until Down, Close, the next Up, or the end of ctx.
 func (n *Netlink) Up(ctx context.Context, iface, mode string, want Addressing) (Addressing, error) {
+	// A new context is addressed afresh; the modem's server gives the
+	// same lease again, so the old one is not released.
+	n.stopKeeping(false)
 	c, err := rtnetlink.Dial(&netlink.Config{NetNS: n.NetNS})
 	if err != nil {
 		return Addressing{}, fmt.Errorf("dial rtnetlink: %w", err)
@@ -74,35 +131,71 @@ func (n *Netlink) Up(ctx context.Context, iface, mode string, want Addressing) (
 	if err := c.Link.Set(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: idx, Flags: unix.IFF_UP, Change: unix.IFF_UP}); err != nil {
 		return Addressing{}, fmt.Errorf("set %s up: %w", iface, err)
 	}
-	if mode == AddressingDHCP {
-		lease, err := n.dhcp(ctx, iface)
-		if err != nil {
-			return Addressing{}, err
+	if mode != AddressingDHCP {
+		if err := configure(c, idx, want); err != nil {
+			return Addressing{}, fmt.Errorf("%s: %w", iface, err)
 		}
-		if len(want.DNS) > 0 {
-			lease.DNS = want.DNS
-		}
-		// The modem's IPv6 address is not the interface's on ECM: the
-		// modem routes IPv6 by router advertisements, which the kernel
-		// takes by itself.
-		want = lease
+		return want, nil
 	}
-	if err := flush(c, idx); err != nil {
-		return Addressing{}, fmt.Errorf("flush %s: %w", iface, err)
+	k := &keeper{
+		iface:  iface,
+		client: n.client(iface),
+		clk:    n.Clock,
+		log:    n.log().With("driver", "modem"),
+		dns:    want.DNS,
+		apply:  func(a Addressing) error { return n.configure(iface, a) },
+		remove: func() error { return n.unaddress(iface) },
 	}
-	for _, p := range want.Addrs {
-		if err := addAddr(c, idx, p); err != nil {
-			return Addressing{}, fmt.Errorf("add %v to %s: %w", p, iface, err)
-		}
+	if k.clk == nil {
+		k.clk = clock.Real{}
 	}
-	if err := defaultRoute(c, idx, want); err != nil {
-		return Addressing{}, fmt.Errorf("default route on %s: %w", iface, err)
+	l, err := k.client.Discover(ctx)
+	if err != nil {
+		return Addressing{}, fmt.Errorf("DHCP on %s: %w", iface, err)
 	}
-	return want, nil
+	// The modem's IPv6 address is not the interface's on ECM: the modem
+	// routes IPv6 by router advertisements, which the kernel takes by
+	// itself.
+	a, err := k.addressing(l)
+	if err != nil {
+		return Addressing{}, fmt.Errorf("DHCP on %s: %w", iface, err)
+	}
+	_, _, lt := leaseTimes(l.ACK)
+	n.log().Info("modem: DHCP lease", "interface", iface, "address", a.Addrs[0], "router", a.Gateway, "lease", lt)
+	if err := configure(c, idx, a); err != nil {
+		return Addressing{}, fmt.Errorf("%s: %w", iface, err)
+	}
+	kctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	k.cur = l
+	n.mu.Lock()
+	k.out = n.changesLocked()
+	n.keep, n.stop, n.done = k, stop, done
+	n.mu.Unlock()
+	go func() {
+		defer close(done)
+		k.run(kctx, l, a)
+	}()
+	return a, nil
 }
 
-// Down removes the interface's addresses (and with them its routes).
+func (n *Netlink) client(iface string) nclient {
+	c := nclient{ns: n.NetNS, iface: iface, timeout: n.DHCPTimeout}
+	if c.timeout <= 0 {
+		c.timeout = 5 * time.Second
+	}
+	return c
+}
+
+// Down releases a DHCP lease and removes the interface's addresses (and
+// with them its routes).
 func (n *Netlink) Down(ctx context.Context, iface string) error {
+	n.stopKeeping(true)
+	return n.unaddress(iface)
+}
+
+// unaddress removes iface's addresses.
+func (n *Netlink) unaddress(iface string) error {
 	c, err := rtnetlink.Dial(&netlink.Config{NetNS: n.NetNS})
 	if err != nil {
 		return fmt.Errorf("dial rtnetlink: %w", err)
@@ -114,6 +207,38 @@ func (n *Netlink) Down(ctx context.Context, iface string) error {
 	}
 	if err := flush(c, idx); err != nil {
 		return fmt.Errorf("flush %s: %w", iface, err)
+	}
+	return nil
+}
+
+// configure puts a, and only a, on iface.
+func (n *Netlink) configure(iface string, a Addressing) error {
+	c, err := rtnetlink.Dial(&netlink.Config{NetNS: n.NetNS})
+	if err != nil {
+		return fmt.Errorf("dial rtnetlink: %w", err)
+	}
+	defer c.Close()
+	idx, err := linkIndex(c, iface)
+	if err != nil {
+		return err
+	}
+	if err := configure(c, idx, a); err != nil {
+		return fmt.Errorf("%s: %w", iface, err)
+	}
+	return nil
+}
+
+func configure(c *rtnetlink.Conn, idx uint32, a Addressing) error {
+	if err := flush(c, idx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	for _, p := range a.Addrs {
+		if err := addAddr(c, idx, p); err != nil {
+			return fmt.Errorf("add %v: %w", p, err)
+		}
+	}
+	if err := defaultRoute(c, idx, a); err != nil {
+		return fmt.Errorf("default route: %w", err)
 	}
 	return nil
 }
@@ -189,54 +314,4 @@ func defaultRoute(c *rtnetlink.Conn, idx uint32, a Addressing) error {
 		m.Attributes.Gateway = a.Gateway.AsSlice()
 	}
 	return c.Route.Replace(m)
-}
-
-// dhcp asks the modem's DHCP server for a lease on iface.
-func (n *Netlink) dhcp(ctx context.Context, iface string) (Addressing, error) {
-	timeout := n.DHCPTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	var lease *nclient4.Lease
-	err := netns.Do(n.NetNS, func() error {
-		// The client's packet socket is made here, inside the namespace,
-		// and stays there.
-		cl, err := nclient4.New(iface, nclient4.WithTimeout(timeout), nclient4.WithRetry(3))
-		if err != nil {
-			return fmt.Errorf("DHCP client on %s: %w", iface, err)
-		}
-		defer cl.Close()
-		lease, err = cl.Request(ctx)
-		if err != nil {
-			return fmt.Errorf("DHCP on %s: %w", iface, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return Addressing{}, err
-	}
-	ack := lease.ACK
-	ip, ok := netip.AddrFromSlice(ack.YourIPAddr.To4())
-	if !ok || ip.IsUnspecified() {
-		return Addressing{}, fmt.Errorf("DHCP on %s: no address in the lease", iface)
-	}
-	bits := 32
-	if m := ack.SubnetMask(); m != nil {
-		bits, _ = net.IPMask(m).Size()
-	}
-	a := Addressing{Addrs: []netip.Prefix{netip.PrefixFrom(ip, bits)}}
-	if rs := ack.Router(); len(rs) > 0 {
-		if g, ok := netip.AddrFromSlice(rs[0].To4()); ok {
-			a.Gateway = g
-		}
-	}
-	for _, d := range ack.DNS() {
-		if da, ok := netip.AddrFromSlice(d.To4()); ok {
-			a.DNS = append(a.DNS, da)
-		}
-	}
-	if n.Log != nil {
-		n.Log.Info("modem: DHCP lease", "interface", iface, "address", a.Addrs[0], "router", a.Gateway, "lease", ack.IPAddressLeaseTime(0))
-	}
-	return a, nil
 }

@@ -192,7 +192,7 @@ func (s *session) addresses(ctx context.Context, cid int) (Addressing, error) {
 
 // unconfigure takes the addressing off the interface.
 func (s *session) unconfigure(ctx context.Context) {
-	s.up = false
+	s.up, s.addrLost = false, ""
 	if s.d.cfg.Addressing == AddressingNone {
 		return
 	}
@@ -226,6 +226,9 @@ func (s *session) setDown(ctx context.Context, reason string) {
 // report tells the machine about the connection, again when any detail
 // changed.
 func (s *session) report() {
+	if s.addrLost != "" {
+		return // down until the Addresser has an address again
+	}
 	info := sharing.UplinkInfo{
 		Interface:  s.d.cfg.Interface,
 		Addresses:  s.addr.Addrs,

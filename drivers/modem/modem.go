@@ -5,8 +5,8 @@
 // registration (+CREG/+CGREG/+CEREG, read and as URCs), operator (+COPS)
 // and signal (+CSQ, +CESQ), turns connections from the provisioning into
 // packet data contexts (+CGDCONT, +CGAUTH, +CGACT or Quectel's
-// +QNETDEVCTL), addresses the uplink interface (DHCP on ECM, statically on
-// raw IP) and reports the public connection up or down, with the reason,
+// +QNETDEVCTL), addresses the uplink interface (DHCP on ECM, the lease
+// kept for as long as the context; statically on raw IP) and reports the public connection up or down, with the reason,
 // to the sharing state machine.
 //
 // Context 1 is the device's own (default) connection, brought up as soon
@@ -128,7 +128,7 @@ func New(cfg Config) *Driver {
 		cfg.PIN = func() string { return "" }
 	}
 	if cfg.Addresser == nil {
-		cfg.Addresser = &Netlink{Log: cfg.Log}
+		cfg.Addresser = &Netlink{Log: cfg.Log, Clock: cfg.Clock}
 	}
 	log := cfg.Log.With("driver", "modem")
 	return &Driver{
@@ -242,6 +242,13 @@ func (d *Driver) exclusive() bool {
 // Run drives the modem until ctx ends, reporting to r, and returns ctx's
 // error once the AT engine has stopped.
 func (d *Driver) Run(ctx context.Context, r Reporter) error {
+	// A Watcher's changes (a DHCP lease renewed, lost) are followed; its
+	// upkeep ends with the driver.
+	var changes <-chan AddrChange
+	if w, ok := d.cfg.Addresser.(Watcher); ok {
+		changes = w.Changes()
+		defer w.Close()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	urcs, unsub := d.eng.Subscribe("+CREG", "+CGREG", "+CEREG", "+CGEV", "+CPIN", "+SIMCARD", "+QNETDEVSTATUS")
 	engDone := make(chan struct{})
@@ -309,6 +316,8 @@ func (d *Driver) Run(ctx context.Context, r Reporter) error {
 			s.armPoll()
 		case <-s.retryC:
 			s.reconcile(ctx)
+		case c := <-changes:
+			s.addrChanged(c)
 		}
 	}
 }
@@ -335,6 +344,7 @@ type session struct {
 	up        bool
 	cur       target
 	addr      Addressing
+	addrLost  string // why the interface lost its addressing while up
 	lastInfo  *sharing.UplinkInfo
 	lastDown  string
 

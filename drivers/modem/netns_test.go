@@ -3,6 +3,7 @@ package modem
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/openmifi/openmifi/drivers/dhcp"
+	"github.com/openmifi/openmifi/internal/clock"
 )
 
 // testNS is a network namespace that lives as long as the test that made it.
@@ -115,30 +117,54 @@ func TestNetlinkStatic(t *testing.T) {
 
 // TestNetlinkDHCP gets the address of an ECM-like interface from a DHCP
 // server on the other end of a veth pair (openmifi's own, standing in for
-// the modem's), and keeps the modem's DNS servers over the lease's.
+// the modem's), and keeps the modem's DNS servers over the lease's. The
+// lease's timers run on a fake clock: the hour's lease is renewed at T1
+// with the real server, and the address kept; with the server gone it
+// expires, the address goes, and it is got again when the server is back;
+// Down releases it.
 func TestNetlinkDHCP(t *testing.T) {
 	host, mdm := newNetns(t, "host"), newNetns(t, "modem")
 	sh(t, "ip", "link", "add", "usb0", "netns", string(host), "type", "veth", "peer", "name", "eth0", "netns", string(mdm))
 	mdm.ip(t, "addr", "add", "192.168.225.1/24", "dev", "eth0")
 	mdm.ip(t, "link", "set", "eth0", "up")
-	srv, err := dhcp.New(dhcp.Config{
+	srvCfg := dhcp.Config{
 		Interface:  "eth0",
 		ServerAddr: netip.MustParseAddr("192.168.225.1"),
 		Prefix:     netip.MustParsePrefix("192.168.225.0/24"),
 		LeaseFile:  filepath.Join(t.TempDir(), "leases"),
 		NetNS:      mdm.open(t),
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := srv.Start(ctx, 8); err != nil {
-		t.Fatal(err)
+	startServer := func() *dhcp.Server {
+		t.Helper()
+		srv, err := dhcp.New(srvCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(ctx, 8); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Stop(context.Background()) })
+		return srv
 	}
-	defer srv.Stop(context.Background())
+	srv := startServer()
 
-	n := &Netlink{NetNS: host.open(t)}
+	clk := armClock{clock.NewFake(epoch), make(chan time.Duration, 100)}
+	armed := func() time.Duration {
+		t.Helper()
+		select {
+		case d := <-clk.armed:
+			return d
+		case <-time.After(waitLimit):
+			t.Fatal("no lease timer armed")
+			return 0
+		}
+	}
+	// Unanswered exchanges, with the server gone, end after 0.5+1+2 s.
+	n := &Netlink{NetNS: host.open(t), Clock: clk, DHCPTimeout: 500 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	defer n.Close()
 	modemDNS := []netip.Addr{netip.MustParseAddr("100.64.0.53")}
 	got, err := n.Up(ctx, "usb0", AddressingDHCP, Addressing{DNS: modemDNS})
 	if err != nil {
@@ -155,5 +181,104 @@ func TestNetlinkDHCP(t *testing.T) {
 	}
 	if r := host.ip(t, "-4", "route", "show", "default"); !strings.Contains(r, "default via 192.168.225.1 dev usb0") {
 		t.Errorf("default route: %q", r)
+	}
+	addr := got.Addrs[0].Addr()
+	expires := func() time.Time {
+		for _, l := range srv.Leases() {
+			if l.Addr == addr {
+				return l.Expires
+			}
+		}
+		return time.Time{}
+	}
+
+	// T1, half the server's hour: renewed by the server, the address and
+	// route kept, and the next T1 armed (an unanswered renewal would arm
+	// a retry instead).
+	acks, was := srv.Stats().Acks, expires()
+	if d := armed(); d != 30*time.Minute {
+		t.Fatalf("T1 in %v", d)
+	}
+	clk.Advance(30 * time.Minute)
+	if d := armed(); d != 22*time.Minute+30*time.Second {
+		t.Errorf("renewal cut at %v, want T2", d)
+	}
+	if d := armed(); d != 30*time.Minute {
+		t.Fatalf("after the renewal, a timer in %v: not renewed", d)
+	}
+	if srv.Stats().Acks != acks+1 || !expires().After(was) {
+		t.Errorf("the server did not renew: acks %d -> %d, expiry %v -> %v", acks, srv.Stats().Acks, was, expires())
+	}
+	if a := host.ip(t, "addr", "show", "dev", "usb0"); !strings.Contains(a, "inet "+got.Addrs[0].String()) {
+		t.Errorf("address lost in the renewal:\n%s", a)
+	}
+	if r := host.ip(t, "-4", "route", "show", "default"); !strings.Contains(r, "default via 192.168.225.1 dev usb0") {
+		t.Errorf("default route after the renewal: %q", r)
+	}
+
+	// The server goes; past the lease's end the address is gone.
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	change := func() AddrChange {
+		t.Helper()
+		for {
+			select {
+			case c := <-n.Changes():
+				return c
+			case d := <-clk.armed:
+				clk.Advance(d)
+			case <-time.After(waitLimit):
+				t.Fatal("no addressing change")
+			}
+		}
+	}
+	if c := change(); c.Lost != ReasonLeaseExpired {
+		t.Fatalf("change %+v", c)
+	}
+	if a := host.ip(t, "addr", "show", "dev", "usb0"); strings.Contains(a, "inet 192.168.225.") {
+		t.Errorf("address kept after the lease expired:\n%s", a)
+	}
+	// The server is back: the next discovery gets a lease again.
+	srv = startServer()
+	c := change()
+	if len(c.Addressing.Addrs) != 1 || !netip.MustParsePrefix("192.168.225.0/24").Contains(c.Addressing.Addrs[0].Addr()) ||
+		fmt.Sprint(c.Addressing.DNS) != fmt.Sprint(modemDNS) {
+		t.Fatalf("change %+v", c)
+	}
+	if a := host.ip(t, "addr", "show", "dev", "usb0"); !strings.Contains(a, "inet "+c.Addressing.Addrs[0].String()) {
+		t.Errorf("new lease not applied:\n%s", a)
+	}
+
+	// Rebinding, which nothing above made happen, against the real
+	// server: a broadcast REQUEST from the leased address is ACKed.
+	cl := nclient{ns: n.NetNS, iface: "usb0", timeout: n.DHCPTimeout}
+	l, err := cl.Discover(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks = srv.Stats().Acks
+	if nl, err := cl.Rebind(ctx, l); err != nil || !nl.ACK.YourIPAddr.Equal(l.ACK.YourIPAddr) {
+		t.Errorf("rebind: %v", err)
+	} else if srv.Stats().Acks != acks+1 {
+		t.Errorf("rebind: acks %d -> %d", acks, srv.Stats().Acks)
+	}
+
+	// Down gives the lease back and stops keeping it.
+	addr = c.Addressing.Addrs[0].Addr()
+	if err := n.Down(ctx, "usb0"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(waitLimit); !expires().IsZero(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the lease was not released")
+		}
+	}
+	if n := clk.Pending(); n != 0 {
+		t.Errorf("%d lease timers left after Down", n)
+	}
+	if a := host.ip(t, "addr", "show", "dev", "usb0"); strings.Contains(a, "inet 192.168.225.") {
+		t.Errorf("address kept after Down:\n%s", a)
 	}
 }
