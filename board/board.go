@@ -198,12 +198,20 @@ type MVID struct {
 
 // QEMU is how to boot a board under emulation.
 type QEMU struct {
-	System  string   `json:"system"`  // qemu-system-x86_64
-	Machine string   `json:"machine"` // "q35", "virt", "malta"
-	CPU     string   `json:"cpu"`     // CPU under TCG; KVM uses "host"
-	Memory  int      `json:"memory"`  // MiB
-	Disk    string   `json:"disk"`    // QEMU device for the storage disk: "virtio-blk-pci"
-	Extra   []string `json:"extra,omitempty"`
+	System  string `json:"system"`  // qemu-system-x86_64
+	Machine string `json:"machine"` // "q35", "virt", "malta"
+	CPU     string `json:"cpu"`     // CPU under TCG; KVM uses "host"
+	Memory  int    `json:"memory"`  // MiB
+	Disk    string `json:"disk"`    // QEMU device for the storage disk: "virtio-blk-pci"
+	// NIC is the QEMU device of the uplink NIC, which stands for the
+	// modem's Ethernet-like data interface: "virtio-net-pci" on PCI
+	// machines, "virtio-net-device" on the virtio-mmio of ARM's virt.
+	NIC string `json:"nic"`
+	// ModemBus is the virtio-serial device whose console (hvc0) is the
+	// modem's AT port on machines with a single UART, which the console
+	// takes; "" when the modem is the machine's second UART.
+	ModemBus string   `json:"modem_bus,omitempty"`
+	Extra    []string `json:"extra,omitempty"`
 	// KVM is true when the board can use KVM on an x86_64 host.
 	KVM bool `json:"kvm,omitempty"`
 	// StateSize is the size of the persistent disk image, in MiB.

@@ -110,6 +110,9 @@ func TestValidateCatches(t *testing.T) {
 		{"mvid.source", func(b *Board) { b.MVID.Source = "imei" }},
 		{"qemu.memory", func(b *Board) { b.QEMU.Memory = 64 }},
 		{"qemu.disk", func(b *Board) { b.QEMU.Disk = "ide-hd" }},
+		{"qemu.nic", func(b *Board) { b.QEMU.NIC = "" }},
+		{"qemu.modem_bus", func(b *Board) { b.QEMU.ModemBus = "virtio-serial-pci" }},
+		{"qemu.modem_bus", func(b *Board) { b.Modem.Device = "hvc0" }},
 	} {
 		b, _ := Get("qemu-x86_64")
 		tc.bad(&b)

@@ -67,7 +67,7 @@ func qemuX8664() Board {
 		Modem:   Modem{Serial: Serial{Device: "ttyS1"}},
 		QEMU: &QEMU{
 			System: "qemu-system-x86_64", Machine: "pc", Memory: 256,
-			Disk: "virtio-blk-pci", KVM: true,
+			Disk: "virtio-blk-pci", NIC: "virtio-net-pci", KVM: true,
 		},
 	})
 }
@@ -88,7 +88,7 @@ func qemuARMv7() Board {
 			// highmem=off: the armmp kernel has no LPAE and cannot
 			// reach devices above 4 GiB.
 			System: "qemu-system-arm", Machine: "virt,highmem=off", CPU: "cortex-a15", Memory: 256,
-			Disk: "virtio-blk-device",
+			Disk: "virtio-blk-device", NIC: "virtio-net-device", ModemBus: "virtio-serial-device",
 		},
 	})
 }
@@ -106,7 +106,7 @@ func qemuARM64() Board {
 		Modem:   Modem{Serial: Serial{Device: "hvc0"}},
 		QEMU: &QEMU{
 			System: "qemu-system-aarch64", Machine: "virt", CPU: "cortex-a53", Memory: 256,
-			Disk: "virtio-blk-device",
+			Disk: "virtio-blk-device", NIC: "virtio-net-device", ModemBus: "virtio-serial-device",
 		},
 	})
 }
@@ -124,7 +124,7 @@ func qemuMIPSel() Board {
 		Modem:   Modem{Serial: Serial{Device: "ttyS1"}},
 		QEMU: &QEMU{
 			System: "qemu-system-mipsel", Machine: "malta", Memory: 256,
-			Disk: "virtio-blk-pci",
+			Disk: "virtio-blk-pci", NIC: "virtio-net-pci",
 		},
 	})
 }

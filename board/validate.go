@@ -178,6 +178,16 @@ func (b Board) Validate() error {
 		if q.Disk != "virtio-blk-pci" && q.Disk != "virtio-blk-device" {
 			bad("qemu.disk", "%q is not virtio-blk-pci or virtio-blk-device", q.Disk)
 		}
+		if q.NIC != "virtio-net-pci" && q.NIC != "virtio-net-device" {
+			bad("qemu.nic", "%q is not virtio-net-pci or virtio-net-device", q.NIC)
+		}
+		hvc := strings.HasPrefix(b.Modem.Device, "hvc")
+		switch {
+		case hvc && q.ModemBus != "virtio-serial-pci" && q.ModemBus != "virtio-serial-device":
+			bad("qemu.modem_bus", "modem %s is a virtio console: want virtio-serial-pci or virtio-serial-device, not %q", b.Modem.Device, q.ModemBus)
+		case !hvc && q.ModemBus != "":
+			bad("qemu.modem_bus", "modem %s is a UART, not a virtio console", b.Modem.Device)
+		}
 		if q.StateSize < 1 {
 			bad("qemu.state_size", "%d MiB", q.StateSize)
 		}

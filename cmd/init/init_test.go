@@ -372,3 +372,33 @@ func TestMVID(t *testing.T) {
 		t.Errorf("sim: %q, %v", id, err)
 	}
 }
+
+func TestHotspotdArgs(t *testing.T) {
+	b, _ := board.Get("qemu-x86_64")
+	got := strings.Join(hotspotdArgs(b, "00101"), " ")
+	want := "/usr/bin/hotspotd -provisioning /etc/openmifi/provisioning.xml -state /var/lib/openmifi" +
+		" -lan wlan0 -lan-address 192.168.43.1/24 -mvid 00101" +
+		" -modem /dev/ttyS1 -modem-baud 115200 -modem-dialect generic -uplink eth0 -uplink-addressing dhcp"
+	if got != want {
+		t.Errorf("qemu-x86_64:\n got %s\nwant %s", got, want)
+	}
+
+	// A real device: the SIM gives the MVID, the data path is raw IP.
+	hw, _ := board.Get("qcom-mdm9607")
+	got = strings.Join(hotspotdArgs(hw, ""), " ")
+	if strings.Contains(got, "-mvid") ||
+		!strings.HasSuffix(got, " -modem /dev/ttyUSB2 -modem-baud 115200 -modem-dialect quectel -uplink wwan0 -uplink-addressing static") {
+		t.Errorf("qcom-mdm9607: %s", got)
+	}
+
+	arm, _ := board.Get("qemu-armv7")
+	if got := strings.Join(hotspotdArgs(arm, "00101"), " "); !strings.Contains(got, " -modem /dev/hvc0 ") {
+		t.Errorf("qemu-armv7: %s", got)
+	}
+
+	// No modem: no modem or uplink flags at all.
+	b.Modem = board.Modem{}
+	if got := strings.Join(hotspotdArgs(b, ""), " "); strings.Contains(got, "-modem") || strings.Contains(got, "-uplink") {
+		t.Errorf("board without a modem: %s", got)
+	}
+}

@@ -1,9 +1,10 @@
 // init is openmifi's PID 1: it mounts the kernel file systems, loads the
 // board's kernel modules, names the host, brings up the loopback, mounts
 // the persistent storage for the user's settings and leases, supervises
-// hotspotd (restarting it with back-off, its log kept in a ring under
-// /run/openmifi), keeps a shell on the serial console, reaps orphans, and
-// powers off or reboots cleanly when busybox poweroff, halt or reboot ask.
+// hotspotd (started with the board's LAN, modem and uplink, restarted
+// with back-off, its log kept in a ring under /run/openmifi), keeps a
+// shell on the serial console, reaps orphans, and powers off or reboots
+// cleanly when busybox poweroff, halt or reboot ask.
 //
 // It reads what it needs of the board from /etc/openmifi/board.json,
 // which the image build writes. Console password: not yet; the console
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -141,15 +143,11 @@ func startHotspotd(ctx context.Context, b board.Board, p *procs, console io.Writ
 		log.Error("hotspotd log", "err", err)
 		return
 	}
-	argv := []string{hotspotdPath, "-provisioning", provisioningPath, "-state", stateDir,
-		"-lan", b.LAN.Interface, "-lan-address", b.LAN.Address.String()}
 	id, err := mvid(b)
 	if err != nil {
 		log.Error("hotspotd", "err", err)
 	}
-	if id != "" {
-		argv = append(argv, "-mvid", id)
-	}
+	argv := hotspotdArgs(b, id)
 	svc := &service{
 		name:  "hotspotd",
 		start: daemonStarter(p, "hotspotd", argv, shellEnv, ring, console),
@@ -158,6 +156,33 @@ func startHotspotd(ctx context.Context, b board.Board, p *procs, console io.Writ
 		now:   time.Now,
 	}
 	go svc.run(ctx)
+}
+
+// hotspotdArgs is hotspotd's command line for board b and the mobile
+// variant ID id ("" when hotspotd reads it from the SIM): the LAN, and
+// the modem's AT port and uplink interface when the board has a modem.
+func hotspotdArgs(b board.Board, id string) []string {
+	argv := []string{hotspotdPath, "-provisioning", provisioningPath, "-state", stateDir,
+		"-lan", b.LAN.Interface, "-lan-address", b.LAN.Address.String()}
+	if id != "" {
+		argv = append(argv, "-mvid", id)
+	}
+	if b.Modem.Device != "" {
+		argv = append(argv, "-modem", "/dev/"+b.Modem.Device)
+		if b.Modem.Baud > 0 {
+			argv = append(argv, "-modem-baud", strconv.Itoa(b.Modem.Baud))
+		}
+		if b.Modem.Dialect != "" {
+			argv = append(argv, "-modem-dialect", b.Modem.Dialect)
+		}
+		if b.Uplink.Interface != "" {
+			argv = append(argv, "-uplink", b.Uplink.Interface)
+		}
+		if b.Uplink.Addressing != "" {
+			argv = append(argv, "-uplink-addressing", b.Uplink.Addressing)
+		}
+	}
+	return argv
 }
 
 // consoleShell keeps a login shell on the board's console, with the

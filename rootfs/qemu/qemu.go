@@ -3,10 +3,12 @@
 // disk, and the serial console on the terminal or on a unix socket for
 // tests.
 //
-// There is no network device yet, and QEMU's defaults (which include a
-// user-mode NIC that reaches the outside) are off: nothing leaves the
-// machine. The simulated cellular network behind the uplink NIC and the
-// modem simulator on the second serial port come next.
+// The board's modem port (its second UART, or a virtio console) is a
+// unix socket client of the modem simulator, and its uplink NIC is a tap
+// device; package cellnet provides both ends on the host. QEMU's defaults,
+// which include a user-mode NIC that reaches the outside, are off: the tap
+// is the only network device, and it lives in a network namespace that
+// routes nowhere.
 package qemu
 
 import (
@@ -38,7 +40,24 @@ type Config struct {
 	NoReboot bool
 	// Append is added to the kernel command line.
 	Append string
+	// ModemSocket connects the board's modem port to the modem
+	// simulator listening on this unix socket; "" leaves the port
+	// unconnected. QEMU is the client and reconnects every second,
+	// so the guest's port outlives a simulator restarted or reset.
+	ModemSocket string
+	// UplinkTap is the tap device behind the uplink NIC, in the
+	// network namespace QEMU runs in; "" gives the machine no NIC.
+	UplinkTap string
+	// UplinkMAC is the uplink NIC's MAC address ("" lets QEMU pick).
+	UplinkMAC string
+	// Monitor is a unix socket QEMU serves its QMP monitor on (for
+	// SetLink); "" for none.
+	Monitor string
 }
+
+// UplinkNetdev is QEMU's name of the uplink NIC's network backend, which
+// set_link takes.
+const UplinkNetdev = "uplink"
 
 // Accel picks the accelerator: KVM when the board can use it and
 // /dev/kvm opens, otherwise TCG. want forces one ("kvm" fails if KVM is
@@ -141,6 +160,32 @@ func Args(cfg Config) ([]string, error) {
 		args = append(args, "-display", "none", "-monitor", "none",
 			"-chardev", "socket,id=console,path="+cfg.ConsoleSocket+",server=on,wait=on",
 			"-serial", "chardev:console")
+	}
+	if cfg.ModemSocket != "" {
+		// reconnect=1 (seconds; QEMU 9.2 spells it reconnect-ms):
+		// the simulator may start after QEMU, restart, or drop the
+		// connection while its modem resets.
+		chardev := "socket,id=modem,path=" + cfg.ModemSocket + ",reconnect=1"
+		if q.ModemBus != "" {
+			args = append(args, "-device", q.ModemBus, "-chardev", chardev, "-device", "virtconsole,chardev=modem")
+		} else {
+			// The second -serial is the second UART: ttyS1.
+			args = append(args, "-chardev", chardev, "-serial", "chardev:modem")
+		}
+	}
+	if cfg.UplinkTap != "" {
+		dev := q.NIC + ",netdev=" + UplinkNetdev
+		if cfg.UplinkMAC != "" {
+			dev += ",mac=" + cfg.UplinkMAC
+		}
+		args = append(args,
+			"-netdev", "tap,id="+UplinkNetdev+",ifname="+cfg.UplinkTap+",script=no,downscript=no",
+			"-device", dev)
+	}
+	if cfg.Monitor != "" {
+		args = append(args,
+			"-chardev", "socket,id=qmp,path="+cfg.Monitor+",server=on,wait=off",
+			"-mon", "chardev=qmp,mode=control")
 	}
 	if cfg.NoReboot {
 		args = append(args, "-no-reboot")

@@ -98,3 +98,53 @@ func TestEnsureDisk(t *testing.T) {
 		t.Error("EnsureDisk overwrote an existing disk")
 	}
 }
+
+func TestArgsModemAndUplink(t *testing.T) {
+	cfg := Config{Kernel: "k", Initrd: "i", Accel: "tcg", ConsoleSocket: "/run/con.sock",
+		ModemSocket: "/run/modem.sock", UplinkTap: "omtap0", UplinkMAC: "52:54:00:6f:6d:01", Monitor: "/run/qmp.sock"}
+	cfg.Board, _ = board.Get("qemu-x86_64")
+	args, err := Args(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Join(args, " ")
+	for _, want := range []string{
+		// The console is the first UART, the modem the second.
+		"-serial chardev:console -chardev socket,id=modem,path=/run/modem.sock,reconnect=1 -serial chardev:modem",
+		"-netdev tap,id=uplink,ifname=omtap0,script=no,downscript=no -device virtio-net-pci,netdev=uplink,mac=52:54:00:6f:6d:01",
+		"-chardev socket,id=qmp,path=/run/qmp.sock,server=on,wait=off -mon chardev=qmp,mode=control",
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("x86_64 args lack %q:\n%s", want, line)
+		}
+	}
+	for _, bad := range []string{"user,", "-nic user", "hostfwd", "bridge", "-net "} {
+		if strings.Contains(line, bad) {
+			t.Errorf("args contain %q:\n%s", bad, line)
+		}
+	}
+
+	// The interactive console keeps its place as the first UART.
+	cfg.ConsoleSocket = ""
+	args, _ = Args(cfg)
+	if line := strings.Join(args, " "); !strings.Contains(line, "-serial mon:stdio -chardev socket,id=modem") {
+		t.Errorf("terminal console is not the first UART: %s", line)
+	}
+
+	// virt has one UART: the modem is a virtio console, the NIC on
+	// virtio-mmio.
+	cfg.Board, _ = board.Get("qemu-armv7")
+	args, _ = Args(cfg)
+	line = strings.Join(args, " ")
+	for _, want := range []string{
+		"-device virtio-serial-device -chardev socket,id=modem,path=/run/modem.sock,reconnect=1 -device virtconsole,chardev=modem",
+		"-device virtio-net-device,netdev=uplink",
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("armv7 args lack %q:\n%s", want, line)
+		}
+	}
+	if strings.Contains(line, "chardev:modem") {
+		t.Errorf("armv7 modem on a UART: %s", line)
+	}
+}
