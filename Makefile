@@ -24,7 +24,7 @@ ARCHES          := amd64 arm arm64 mipsle
 # QEMU for the boards' twins; wpa_supplicant, hostapd and iw go into the
 # test image (the Wi-Fi clients, and the AP we compare against).
 DEBIAN_PACKAGES := iproute2 nftables iputils-ping iperf3 busybox-static isc-dhcp-client dhcpcd-base kea-admin dnsmasq-base \
-	qemu-system-x86 qemu-system-arm wpasupplicant hostapd iw
+	qemu-system-x86 qemu-system-arm qemu-system-mips wpasupplicant hostapd iw
 BOARD ?= qemu-x86_64
 
 .PHONY: build cross test deps lint unit fuzz test-qemu size run run-host rootfs qemu image clean

@@ -16,6 +16,10 @@ var (
 	// hwsimRadios: three simulated radios, one for the access point and
 	// two for test clients.
 	hwsimRadios = []Module{{Name: "mac80211_hwsim", Params: []string{"radios=3"}}}
+	// ccmp: the cipher mac80211 asks the crypto API for when the access
+	// point installs a WPA2 key (CCM over CTR). Debian builds both as
+	// modules, and the image has no modprobe to load them on demand.
+	ccmp = []Module{{Name: "ctr"}, {Name: "ccm"}}
 	// ext4 mounts the ext2 state disk (Debian builds ext2 support into
 	// ext4).
 	ext4 = []Module{{Name: "ext4"}}
@@ -62,7 +66,7 @@ func qemuX8664() Board {
 		Kernel:      Kernel{Package: "linux-image-amd64"},
 		Modules: modules(
 			[]Module{{Name: "virtio_pci"}, {Name: "virtio_blk"}, {Name: "virtio_net"}},
-			ext4, hwsimRadios, nftables),
+			ext4, hwsimRadios, ccmp, nftables),
 		Console: Serial{Device: "ttyS0"},
 		Modem:   Modem{Serial: Serial{Device: "ttyS1"}},
 		QEMU: &QEMU{
@@ -80,7 +84,7 @@ func qemuARMv7() Board {
 		Kernel:      Kernel{Package: "linux-image-armmp"},
 		Modules: modules(
 			[]Module{{Name: "virtio_mmio"}, {Name: "virtio_blk"}, {Name: "virtio_net"}, {Name: "virtio_console"}},
-			ext4, hwsimRadios, nftables),
+			ext4, hwsimRadios, ccmp, nftables),
 		Console: Serial{Device: "ttyAMA0"},
 		// virt has one PL011; the modem simulator gets a virtio console.
 		Modem: Modem{Serial: Serial{Device: "hvc0"}},
@@ -101,7 +105,7 @@ func qemuARM64() Board {
 		Kernel:      Kernel{Package: "linux-image-arm64"},
 		Modules: modules(
 			[]Module{{Name: "virtio_mmio"}, {Name: "virtio_blk"}, {Name: "virtio_net"}, {Name: "virtio_console"}},
-			ext4, hwsimRadios, nftables),
+			ext4, hwsimRadios, ccmp, nftables),
 		Console: Serial{Device: "ttyAMA0"},
 		Modem:   Modem{Serial: Serial{Device: "hvc0"}},
 		QEMU: &QEMU{
@@ -119,7 +123,7 @@ func qemuMIPSel() Board {
 		Kernel:      Kernel{Package: "linux-image-4kc-malta"},
 		Modules: modules(
 			[]Module{{Name: "virtio_pci"}, {Name: "virtio_blk"}, {Name: "virtio_net"}},
-			ext4, hwsimRadios, nftables),
+			ext4, hwsimRadios, ccmp, nftables),
 		Console: Serial{Device: "ttyS0"},
 		Modem:   Modem{Serial: Serial{Device: "ttyS1"}},
 		QEMU: &QEMU{
