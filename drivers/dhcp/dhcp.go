@@ -52,6 +52,7 @@ import (
 
 	"github.com/openmifi/openmifi/drivers/netns"
 	"github.com/openmifi/openmifi/internal/clock"
+	"github.com/openmifi/openmifi/internal/ratelog"
 	"github.com/openmifi/openmifi/internal/sharing"
 )
 
@@ -123,7 +124,7 @@ type Stats struct {
 type Server struct {
 	cfg  Config
 	log  *slog.Logger
-	rl   *rateLog
+	rl   *ratelog.Logger
 	mask net.IPMask
 
 	// startMu serialises Start and Stop.
@@ -223,7 +224,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		cfg:  cfg,
 		log:  log,
-		rl:   newRateLog(log, cfg.Clock),
+		rl:   ratelog.New(log, cfg.Clock),
 		mask: net.CIDRMask(cfg.Prefix.Bits(), 32),
 	}, nil
 }
@@ -581,7 +582,7 @@ func (s *Server) commit() {
 			}
 		}
 		s.mu.Unlock()
-		s.rl.warn("disk", "DHCP lease file not written: ACKs held back", "err", err)
+		s.rl.Warn("disk", "DHCP lease file not written: ACKs held back", "err", err)
 		return
 	}
 	s.stats.Commits++
@@ -589,7 +590,7 @@ func (s *Server) commit() {
 	s.mu.Unlock()
 	for _, o := range replies {
 		if err := tx.send(o.b, o.dst); err != nil {
-			s.rl.warn("send", "DHCP reply not sent", "dst", o.dst.ip, "err", err)
+			s.rl.Warn("send", "DHCP reply not sent", "dst", o.dst.ip, "err", err)
 		}
 	}
 }
@@ -606,7 +607,7 @@ func (s *Server) readLoop(l *lan) {
 			return
 		case err == unix.EINTR:
 		case err != nil:
-			s.rl.warn("read", "DHCP socket read failed", "err", err)
+			s.rl.Warn("read", "DHCP socket read failed", "err", err)
 			select {
 			case <-s.stop:
 				return

@@ -1,6 +1,7 @@
 package dhcp
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -61,7 +62,7 @@ func (s *Server) receive(pkts [][]byte) {
 	s.mu.Unlock()
 	for _, o := range out {
 		if err := tx.send(o.b, o.dst); err != nil {
-			s.rl.warn("send", "DHCP reply not sent", "dst", o.dst.ip, "err", err)
+			s.rl.Warn("send", "DHCP reply not sent", "dst", o.dst.ip, "err", err)
 		}
 	}
 }
@@ -69,7 +70,7 @@ func (s *Server) receive(pkts [][]byte) {
 // drop counts a dropped packet and logs it, rate-limited by kind.
 func (s *Server) drop(kind, msg string, args ...any) {
 	s.stats.Dropped++
-	s.rl.warn(kind, msg, args...)
+	s.rl.Warn(kind, msg, args...)
 }
 
 // handle answers one well-framed packet. The reply is durable when it must
@@ -87,8 +88,8 @@ func (s *Server) handle(pkt []byte, p *peeked, now time.Time) (o *outgoing, dura
 	if p.msgType == msgDiscover {
 		if _, ok := s.tab.lookup(kb); !ok && !s.tab.roomFor(-1, now) {
 			s.stats.PoolFull++
-			if n, ok := s.rl.allow("full"); ok {
-				s.rl.emit(n, "DHCP pool full: DISCOVER gets no offer", "max_leases", s.tab.max, "mac", macValue(mac))
+			if n, ok := s.rl.Allow("full"); ok {
+				s.rl.Emit(slog.LevelWarn, n, "DHCP pool full: DISCOVER gets no offer", "max_leases", s.tab.max, "mac", macValue(mac))
 			}
 			return nil, false
 		}
@@ -121,13 +122,13 @@ func (s *Server) discover(m *dhcpv4.DHCPv4, p *peeked, key string, now time.Time
 	i, known := t.byKey[key]
 	if known && !t.roomFor(i, now) {
 		s.stats.PoolFull++
-		s.rl.warn("full", "DHCP pool full: DISCOVER gets no offer", "max_leases", t.max, "mac", macValue(p.chaddr))
+		s.rl.Warn("full", "DHCP pool full: DISCOVER gets no offer", "max_leases", t.max, "mac", macValue(p.chaddr))
 		return nil
 	}
 	if !known {
 		if i = t.choose(key, p.chaddr, p.reqIP, now); i < 0 {
 			s.stats.PoolFull++
-			s.rl.warn("exhausted", "DHCP pool exhausted: every address is in use", "mac", macValue(p.chaddr))
+			s.rl.Warn("exhausted", "DHCP pool exhausted: every address is in use", "mac", macValue(p.chaddr))
 			return nil
 		}
 	}
@@ -220,7 +221,7 @@ func (s *Server) decline(p *peeked, key string, now time.Time) {
 	t.leases[i].quarantine = now.Add(declineHold)
 	s.markDirty(i)
 	s.stats.Declines++
-	s.rl.warn("declined", "DHCP address declined: another host uses it", "addr", p.reqIP, "mac", macValue(p.chaddr), "quarantine", declineHold)
+	s.rl.Warn("declined", "DHCP address declined: another host uses it", "addr", p.reqIP, "mac", macValue(p.chaddr), "quarantine", declineHold)
 }
 
 // inform answers a client configured by hand (RFC 2131 §4.3.5).
@@ -234,7 +235,7 @@ func (s *Server) inform(m *dhcpv4.DHCPv4, p *peeked) *outgoing {
 
 func (s *Server) nak(m *dhcpv4.DHCPv4, p *peeked, why string, args ...any) *outgoing {
 	s.stats.Naks++
-	s.rl.warn("nak-"+why, "DHCP NAK: "+why, append(args, "mac", macValue(p.chaddr))...)
+	s.rl.Warn("nak-"+why, "DHCP NAK: "+why, append(args, "mac", macValue(p.chaddr))...)
 	r := s.header(m)
 	r.Options.Update(dhcpv4.OptMessageType(dhcpv4.MessageTypeNak))
 	r.Options.Update(dhcpv4.OptServerIdentifier(s.cfg.ServerAddr.AsSlice()))

@@ -18,6 +18,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/openmifi/openmifi/internal/clock"
+	"github.com/openmifi/openmifi/internal/ratelog"
 )
 
 // These tests drive the server's packet handling with a fake clock and a
@@ -704,7 +705,7 @@ func TestBadPacketsAreDroppedAndLoggedSparingly(t *testing.T) {
 		t.Errorf("%d log lines for %d kinds of bad packets:\n%s", lines, len(bad), h.logs)
 	}
 	// Later, the next bad packet is logged with the count of those left out.
-	h.clock.Advance(logEvery)
+	h.clock.Advance(ratelog.Every)
 	h.s.receive([][]byte{good[:10]})
 	if !strings.Contains(h.logs.String(), "suppressed=199") {
 		t.Errorf("no count of suppressed lines:\n%s", h.logs)
@@ -766,7 +767,7 @@ func TestFloodDoesNotEvict(t *testing.T) {
 			t.Errorf("client %v moved from %v to %v", c.mac, old, got)
 		}
 	}
-	if lines := strings.Count(h.logs.String(), "pool full"); lines > rounds/int(logEvery/time.Second)+2 {
+	if lines := strings.Count(h.logs.String(), "pool full"); lines > rounds/int(ratelog.Every/time.Second)+2 {
 		t.Errorf("%d log lines for the flood", lines)
 	}
 }

@@ -36,6 +36,7 @@ import (
 
 	"github.com/openmifi/openmifi/drivers/wifi/nl80211"
 	"github.com/openmifi/openmifi/internal/clock"
+	"github.com/openmifi/openmifi/internal/ratelog"
 	"github.com/openmifi/openmifi/internal/sharing"
 )
 
@@ -90,7 +91,7 @@ type AP struct {
 	radio Radio
 	clk   clock.Clock
 	log   *slog.Logger
-	rl    *rateLog
+	rl    *ratelog.Logger
 
 	mu       sync.Mutex
 	bss      *bss // nil while stopped
@@ -138,7 +139,7 @@ func New(cfg Config) (*AP, error) {
 	}
 	return &AP{
 		cfg: cfg, radio: cfg.Radio, clk: cfg.Clock, log: cfg.Log, reporter: cfg.Reporter,
-		rl:       newRateLog(cfg.Log, cfg.Clock),
+		rl:       ratelog.New(cfg.Log, cfg.Clock),
 		stations: map[string]*station{},
 		// Answers to frames anyone can send: a few per second is
 		// plenty for real clients and little for a flood.
@@ -188,7 +189,7 @@ func (a *AP) report(f func(Reporter)) {
 	}
 	if len(a.reports) >= maxReports {
 		a.reports = a.reports[1:]
-		a.rl.debug("reports", "access point: report queue full, dropping the oldest (is Run running?)")
+		a.rl.Debug("reports", "access point: report queue full, dropping the oldest (is Run running?)")
 	}
 	a.reports = append(a.reports, f)
 	select {

@@ -70,7 +70,7 @@ func (a *AP) handleEAPOL(ctx context.Context, ev nl80211.Event) {
 	st := a.stations[string(ev.MAC)]
 	if st == nil || !st.associated() {
 		// Class 3 frame from a station that is not associated.
-		a.rl.debug("eapol-stranger", "access point: EAPOL from a station not associated", "mac", macValue(ev.MAC))
+		a.rl.Debug("eapol-stranger", "access point: EAPOL from a station not associated", "mac", macValue(ev.MAC))
 		if st == nil || st.state == stAuth {
 			a.sendDeauthLimited(ctx, ev.MAC, reasonClass3)
 		}
@@ -90,7 +90,7 @@ func (a *AP) handleEAPOL(ctx context.Context, ev nl80211.Event) {
 			}
 			st.micFailed = true
 		} else {
-			a.rl.debug("eapol-bad", "access point: EAPOL frame dropped", "mac", macValue(st.mac), "err", err)
+			a.rl.Debug("eapol-bad", "access point: EAPOL frame dropped", "mac", macValue(st.mac), "err", err)
 		}
 		if !step.Deauth {
 			return

@@ -22,12 +22,12 @@ const assocAckWait = 200 * time.Millisecond
 func (a *AP) handleFrame(ctx context.Context, ev nl80211.Event) {
 	m, err := ieee80211.ParseMgmt(ev.Frame)
 	if err != nil {
-		a.rl.debug("frame-parse", "access point: management frame dropped", "mac", macValue(ev.MAC), "err", err)
+		a.rl.Debug("frame-parse", "access point: management frame dropped", "mac", macValue(ev.MAC), "err", err)
 		return
 	}
 	sa := m.SA.HardwareAddr()
 	if sa[0]&1 != 0 || bytes.Equal(sa, a.radio.Addr()) {
-		a.rl.debug("frame-source", "access point: frame from a group or our own address dropped", "mac", macValue(sa))
+		a.rl.Debug("frame-source", "access point: frame from a group or our own address dropped", "mac", macValue(sa))
 		return
 	}
 	bssid := a.bss.frames.BSSID
@@ -74,18 +74,18 @@ func (a *AP) handleProbe(ctx context.Context, m *ieee80211.Mgmt, p *ieee80211.Pr
 	}
 	// A probe sent to everyone gets an answer nobody acknowledges.
 	if _, err := a.radio.SendFrame(ctx, frame, b.freq, m.DA == ieee80211.Broadcast); err != nil {
-		a.rl.debug("send-probe", "access point: send probe response", "err", err)
+		a.rl.Debug("send-probe", "access point: send probe response", "err", err)
 	}
 }
 
 func (a *AP) handleAuth(ctx context.Context, m *ieee80211.Mgmt, auth *ieee80211.Auth, signal int) {
 	sa := m.SA.HardwareAddr()
 	if auth.Seq != 1 {
-		a.rl.debug("auth-seq", "access point: authentication frame out of sequence", "mac", macValue(sa), "seq", auth.Seq)
+		a.rl.Debug("auth-seq", "access point: authentication frame out of sequence", "mac", macValue(sa), "seq", auth.Seq)
 		return
 	}
 	if auth.Algorithm != ieee80211.AuthOpenSystem {
-		a.rl.debug("auth-alg", "access point: authentication algorithm refused", "mac", macValue(sa), "algorithm", auth.Algorithm)
+		a.rl.Debug("auth-alg", "access point: authentication algorithm refused", "mac", macValue(sa), "algorithm", auth.Algorithm)
 		if a.replies.allow(a.clk.Now()) {
 			a.sendAuth(ctx, m, ieee80211.StatusAuthAlgUnsupported)
 		}
@@ -101,7 +101,7 @@ func (a *AP) handleAuth(ctx context.Context, m *ieee80211.Mgmt, auth *ieee80211.
 	if st == nil && a.countAssociated(nil) >= a.bss.max {
 		// Refused here already, so that the client backs off cleanly
 		// before associating.
-		a.rl.debug("auth-full", "access point: authentication refused: station limit reached", "mac", macValue(sa), "max_stations", a.bss.max)
+		a.rl.Debug("auth-full", "access point: authentication refused: station limit reached", "mac", macValue(sa), "max_stations", a.bss.max)
 		if a.replies.allow(a.clk.Now()) {
 			a.sendAuth(ctx, m, ieee80211.StatusTooManyStations)
 		}
@@ -124,7 +124,7 @@ func (a *AP) sendAuth(ctx context.Context, req *ieee80211.Mgmt, status ieee80211
 		return
 	}
 	if _, err := a.radio.SendFrame(ctx, frame, a.bss.freq, false); err != nil {
-		a.rl.debug("send-auth", "access point: send authentication response", "err", err)
+		a.rl.Debug("send-auth", "access point: send authentication response", "err", err)
 	}
 }
 
@@ -132,7 +132,7 @@ func (a *AP) handleAssoc(ctx context.Context, m *ieee80211.Mgmt, req *ieee80211.
 	sa := m.SA.HardwareAddr()
 	st := a.stations[string(sa)]
 	if st == nil {
-		a.rl.debug("assoc-noauth", "access point: association request without authentication", "mac", macValue(sa))
+		a.rl.Debug("assoc-noauth", "access point: association request without authentication", "mac", macValue(sa))
 		a.sendDeauthLimited(ctx, sa, reasonClass2)
 		return
 	}
@@ -227,7 +227,7 @@ func (a *AP) sendAssocResp(ctx context.Context, req *ieee80211.Mgmt, status ieee
 	}
 	cookie, err := a.radio.SendFrame(ctx, frame, a.bss.freq, false)
 	if err != nil {
-		a.rl.debug("send-assoc", "access point: send association response", "err", err)
+		a.rl.Debug("send-assoc", "access point: send association response", "err", err)
 		return 0
 	}
 	return cookie
@@ -298,7 +298,7 @@ func (a *AP) sendDeauth(ctx context.Context, mac net.HardwareAddr, reason uint16
 	}
 	frame := a.bss.frames.Deauth(to, ieee80211.ReasonCode(reason))
 	if _, err := a.radio.SendFrame(ctx, frame, a.bss.freq, false); err != nil {
-		a.rl.debug("send-deauth", "access point: send deauthentication", "mac", macValue(mac), "err", err)
+		a.rl.Debug("send-deauth", "access point: send deauthentication", "mac", macValue(mac), "err", err)
 	}
 }
 
