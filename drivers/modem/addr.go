@@ -180,7 +180,9 @@ func (n *Netlink) Up(ctx context.Context, iface, mode string, want Addressing) (
 }
 
 func (n *Netlink) client(iface string) nclient {
-	c := nclient{ns: n.NetNS, iface: iface, timeout: n.DHCPTimeout}
+	log := n.log()
+	c := nclient{ns: n.NetNS, iface: iface, timeout: n.DHCPTimeout,
+		seeded: func(ctx context.Context) error { return kernelRandom.wait(ctx, log) }}
 	if c.timeout <= 0 {
 		c.timeout = 5 * time.Second
 	}

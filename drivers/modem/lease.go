@@ -87,6 +87,17 @@ type nclient struct {
 	ns      int
 	iface   string
 	timeout time.Duration
+	// seeded waits for the kernel's random numbers, which each
+	// exchange's transaction ID needs (see random.go).
+	seeded func(context.Context) error
+}
+
+// ready waits for the kernel's random numbers; with no seeded, silently.
+func (c nclient) ready(ctx context.Context) error {
+	if c.seeded == nil {
+		return kernelRandom.wait(ctx, slog.New(slog.DiscardHandler))
+	}
+	return c.seeded(ctx)
 }
 
 func (c nclient) opts(o ...nclient4.ClientOpt) []nclient4.ClientOpt {
@@ -95,6 +106,9 @@ func (c nclient) opts(o ...nclient4.ClientOpt) []nclient4.ClientOpt {
 
 // Discover runs on a packet socket: the interface has no address yet.
 func (c nclient) Discover(ctx context.Context) (*nclient4.Lease, error) {
+	if err := c.ready(ctx); err != nil {
+		return nil, fmt.Errorf("DHCP on %s: %w", c.iface, err)
+	}
 	var l *nclient4.Lease
 	err := netns.Do(c.ns, func() error {
 		cl, err := nclient4.New(c.iface, c.opts()...)
@@ -153,6 +167,9 @@ func serverOf(l *nclient4.Lease) (*net.UDPAddr, error) {
 }
 
 func (c nclient) Renew(ctx context.Context, l *nclient4.Lease) (*nclient4.Lease, error) {
+	if err := c.ready(ctx); err != nil {
+		return nil, fmt.Errorf("DHCP on %s: %w", c.iface, err)
+	}
 	srv, err := serverOf(l)
 	if err != nil {
 		return nil, err
@@ -168,6 +185,9 @@ func (c nclient) Renew(ctx context.Context, l *nclient4.Lease) (*nclient4.Lease,
 // Rebind is Renew's request broadcast, and an answer from any server
 // taken: nclient4's Renew only takes the first server's.
 func (c nclient) Rebind(ctx context.Context, l *nclient4.Lease) (*nclient4.Lease, error) {
+	if err := c.ready(ctx); err != nil {
+		return nil, fmt.Errorf("DHCP on %s: %w", c.iface, err)
+	}
 	mods := append([]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(nclient4.MaxMessageSize))}, newXID()...)
 	req, err := dhcpv4.NewRenewFromAck(l.ACK, mods...)
 	if err != nil {

@@ -422,7 +422,7 @@ func (s *session) stopTimers() {
 func (s *session) event(ctx context.Context, ev at.Event) {
 	switch ev.Kind {
 	case at.Ready:
-		s.log.Info("modem ready")
+		// The engine has logged it.
 		s.ready = true
 		s.setup(ctx)
 	case at.Lost:
