@@ -119,7 +119,11 @@ func newRig(t *testing.T, sim modemsim.Config, cfg Config, scenario string) *rig
 	fa := &fakeAddresser{}
 	cfg.Open = at.Serial(path, 115200)
 	cfg.Clock, cfg.Log = clk, log
-	cfg.ATTimeout = 24 * time.Hour
+	if cfg.ATTimeout == 0 {
+		// Minutes go by in single steps of the fake clock: no
+		// command may time out unless a test asks for it.
+		cfg.ATTimeout = 24 * time.Hour
+	}
 	if cfg.Interface == "" {
 		cfg.Interface = "wwan0"
 	}

@@ -222,3 +222,61 @@ func TestSIMRemovedGeneric(t *testing.T) {
 	r.clk.Advance(time.Minute)
 	r.expect("up", 10*time.Second)
 }
+
+func TestSlowModem(t *testing.T) {
+	// The built-in scenario slow: every answer takes a second, and
+	// activation ten.
+	r := newRig(t, modemsim.Config{}, Config{}, "slow 1s\nslow 10s +CGACT=\n")
+	if got := r.expect("up", time.Second); got != upDefault {
+		t.Errorf("got %s", got)
+	}
+}
+
+func TestGarbageOnTheLine(t *testing.T) {
+	r := newRig(t, modemsim.Config{}, Config{}, "every 30s garbage\nat 6m signal 30\n")
+	r.expect("up", 0)
+	// Ten bursts of noise between the driver's polls: skipped lines,
+	// never a lost connection; and the driver still hears the modem.
+	for range 10 {
+		r.clk.Advance(30 * time.Second)
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.none("down")
+	if got := r.expect("up", 10*time.Second); !strings.HasSuffix(got, "-73 dBm 5 bars") {
+		t.Errorf("after the noise: %s", got)
+	}
+}
+
+func TestEchoStuck(t *testing.T) {
+	r := newRig(t, modemsim.Config{}, Config{}, "echo stuck\n")
+	if got := r.expect("up", 0); got != upDefault {
+		t.Errorf("with echo on: %s", got)
+	}
+}
+
+func TestModemHangs(t *testing.T) {
+	// The firmware stops answering for a minute: the engine's probe
+	// finds it silent, the connection is reported lost, and once the
+	// modem answers again it is brought back. Polls that time out
+	// meanwhile report nothing they did not hear.
+	r := newRig(t, modemsim.Config{}, Config{ATTimeout: 5 * time.Second}, "at 5m hang 1m\n")
+	r.expect("up", 0)
+	r.clk.Advance(5 * time.Minute)
+	deadline := time.Now().Add(waitLimit)
+	for ev := ""; !strings.HasPrefix(ev, "down"); {
+		select {
+		case ev = <-r.rec.ch:
+			if strings.HasPrefix(ev, "up") && ev != upDefault {
+				t.Errorf("reported during the hang: %s", ev)
+			}
+		case <-time.After(5 * time.Millisecond):
+			r.clk.Advance(time.Second)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hang was never reported")
+		}
+	}
+	if got := r.expect("up", time.Second); got != upDefault {
+		t.Errorf("after the hang: %s", got)
+	}
+}

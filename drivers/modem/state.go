@@ -225,27 +225,29 @@ func (s *session) technology() string {
 	return s.tech
 }
 
-// refreshSignal reads operator (numeric, then long name) and signal.
+// refreshSignal reads operator (numeric, then long name) and signal. A
+// query the modem does not answer (busy, hung, gone) keeps what was known:
+// the uplink is re-reported with every poll, and a blank operator or no
+// signal must mean the modem said so.
 func (s *session) refreshSignal(ctx context.Context) {
 	if !s.ready {
 		return
 	}
-	s.operator, s.plmn = "", ""
-	if s.registered() {
-		if _, err := s.do(ctx, "AT+COPS=3,2"); err == nil {
-			if resp, err := s.do(ctx, "AT+COPS?"); err == nil {
-				if c, ok := parseCOPS(answer(resp, "+COPS")); ok && c.format == 2 {
-					s.plmn = c.oper
-				}
+	if !s.registered() {
+		s.operator, s.plmn = "", ""
+	} else {
+		if c, err := s.queryCOPS(ctx, 2); err == nil {
+			s.plmn = ""
+			if c.format == 2 {
+				s.plmn = c.oper
 			}
 		}
-		if _, err := s.do(ctx, "AT+COPS=3,0"); err == nil {
-			if resp, err := s.do(ctx, "AT+COPS?"); err == nil {
-				if c, ok := parseCOPS(answer(resp, "+COPS")); ok && c.format >= 0 {
-					s.operator = c.oper
-					if c.act >= 0 {
-						s.tech = technology(c.act)
-					}
+		if c, err := s.queryCOPS(ctx, 0); err == nil {
+			s.operator = ""
+			if c.format >= 0 {
+				s.operator = c.oper
+				if c.act >= 0 {
+					s.tech = technology(c.act)
 				}
 			}
 		}
@@ -253,19 +255,45 @@ func (s *session) refreshSignal(ctx context.Context) {
 			s.operator = s.plmn
 		}
 	}
-	s.sig = signal{}
-	if resp, err := s.do(ctx, "AT+CESQ"); err == nil {
-		if sg, ok := parseCESQ(answer(resp, "+CESQ")); ok {
-			s.sig = sg
+	if sg, err := s.querySignal(ctx); err == nil {
+		s.sig = sg
+	}
+}
+
+// queryCOPS reads the operator in format 0 (long name) or 2 (numeric);
+// an answer that names none has format -1.
+func (s *session) queryCOPS(ctx context.Context, format int) (cops, error) {
+	if _, err := s.do(ctx, fmt.Sprintf("AT+COPS=3,%d", format)); err != nil {
+		return cops{}, err
+	}
+	resp, err := s.do(ctx, "AT+COPS?")
+	if err != nil {
+		return cops{}, err
+	}
+	if c, ok := parseCOPS(answer(resp, "+COPS")); ok {
+		return c, nil
+	}
+	return cops{format: -1, act: -1}, nil
+}
+
+// querySignal reads +CESQ, and +CSQ where that knows nothing; the zero
+// signal is the modem saying it has none.
+func (s *session) querySignal(ctx context.Context) (signal, error) {
+	resp, cesqErr := s.do(ctx, "AT+CESQ")
+	if cesqErr == nil {
+		if sg, ok := parseCESQ(answer(resp, "+CESQ")); ok && sg.dbm != 0 {
+			return sg, nil
 		}
 	}
-	if s.sig.dbm == 0 {
-		if resp, err := s.do(ctx, "AT+CSQ"); err == nil {
-			if sg, ok := parseCSQ(answer(resp, "+CSQ")); ok {
-				s.sig = sg
-			}
+	resp, err := s.do(ctx, "AT+CSQ")
+	if err != nil {
+		if cesqErr == nil {
+			return signal{}, nil
 		}
+		return signal{}, err
 	}
+	sg, _ := parseCSQ(answer(resp, "+CSQ"))
+	return sg, nil
 }
 
 // poll is the periodic look at the modem: signal and operator, a PIN that
