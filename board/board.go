@@ -37,6 +37,12 @@ type Board struct {
 	Flash   Flash    `json:"flash"`
 	MVID    MVID     `json:"mvid"`
 
+	// ConsolePassword is the serial console's password when the user has
+	// set none: a hash as usersettings.HashPassword writes it, or "" for
+	// a console without a password (a development board). The user's
+	// console_password replaces it; clearing the user's brings it back.
+	ConsolePassword string `json:"console_password,omitempty"`
+
 	// QEMU is how to boot the board under emulation; nil for real
 	// hardware.
 	QEMU *QEMU `json:"qemu,omitempty"`

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/openmifi/openmifi/internal/usersettings"
 )
 
 func TestBoardsValid(t *testing.T) {
@@ -108,6 +110,7 @@ func TestValidateCatches(t *testing.T) {
 		{"flash", func(b *Board) { b.Flash.Size = 1 << 20 }},
 		{"mvid.value", func(b *Board) { b.MVID.Value = "1234" }},
 		{"mvid.source", func(b *Board) { b.MVID.Source = "imei" }},
+		{"console_password", func(b *Board) { b.ConsolePassword = "hunter2" }},
 		{"qemu.memory", func(b *Board) { b.QEMU.Memory = 64 }},
 		{"qemu.disk", func(b *Board) { b.QEMU.Disk = "ide-hd" }},
 		{"qemu.nic", func(b *Board) { b.QEMU.NIC = "" }},
@@ -171,5 +174,33 @@ func TestArchEnv(t *testing.T) {
 	got := strings.Join(b.Arch.Env(), " ")
 	if want := "CGO_ENABLED=0 GOOS=linux GOARCH=mipsle GOMIPS=softfloat"; got != want {
 		t.Errorf("Env = %q, want %q", got, want)
+	}
+}
+
+func TestConsolePasswordDefault(t *testing.T) {
+	b, _ := Get("qemu-x86_64")
+	if b.ConsolePassword != "" {
+		t.Errorf("the QEMU board has a console password; its boot tests expect a shell")
+	}
+	h, err := usersettings.HashPassword(nil, "factory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ConsolePassword = h
+	if err := b.Validate(); err != nil {
+		t.Errorf("board with a hashed default: %v", err)
+	}
+	data, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Board
+	if err := json.Unmarshal(data, &back); err != nil || back.ConsolePassword != h {
+		t.Errorf("round trip: %q, %v; want %q", back.ConsolePassword, err, h)
+	}
+
+	b.ConsolePassword = "factory"
+	if err := b.Validate(); err == nil || strings.Contains(err.Error(), "factory") {
+		t.Errorf("plain-text default: %v", err)
 	}
 }

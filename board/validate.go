@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/openmifi/openmifi/internal/usersettings"
 )
 
 var (
@@ -150,6 +152,11 @@ func (b Board) Validate() error {
 	}
 
 	b.validateFlash(bad)
+
+	if b.ConsolePassword != "" && !usersettings.ValidPasswordHash(b.ConsolePassword) {
+		// Not quoted: it may be a password written where its hash belongs.
+		bad("console_password", "not a hash as usersettings.HashPassword writes it")
+	}
 
 	switch b.MVID.Source {
 	case MVIDFixed:

@@ -7,8 +7,9 @@
 // cleanly when busybox poweroff, halt or reboot ask.
 //
 // It reads what it needs of the board from /etc/openmifi/board.json,
-// which the image build writes. Console password: not yet; the console
-// is a root shell, as on a development board.
+// which the image build writes. The console shell is a root shell; when
+// the user (hotspotctl set console_password=...) or the board set a
+// console password, the init asks for it before each shell.
 package main
 
 import (
@@ -187,20 +188,43 @@ func hotspotdArgs(b board.Board, id string) []string {
 
 // consoleShell keeps a login shell on the board's console, with the
 // console as its controlling terminal so that Ctrl-C and job control
-// work; a shell that exits is started again.
+// work; a shell that exits is started again. When there is a console
+// password, each shell is started only once it has been typed.
 func consoleShell(ctx context.Context, b board.Board, p *procs, shell *atomic.Int64, log *slog.Logger) {
 	dev := "/dev/console"
 	if b.Console.Device != "" {
 		dev = "/dev/" + b.Console.Device
 	}
+	lg := &login{hostname: b.Hostname, password: consolePassword(stateDir, b, log), sleep: sleepCtx}
 	first := true
+	ready := func() {
+		if first {
+			log.Info("openmifi ready", "board", b.Name, "uptime", uptime().Round(time.Millisecond))
+			first = false
+		}
+	}
 	for ctx.Err() == nil {
-		fd, err := unix.Open(dev, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		// O_NOCTTY: the terminal is the shell's to own, never the init's,
+		// whose process group must not get the console's Ctrl-C.
+		fd, err := unix.Open(dev, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 		if err != nil {
 			log.Error("console", "device", dev, "err", err)
 			dev = "/dev/console"
 			time.Sleep(time.Second)
 			continue
+		}
+		if hash := lg.password(); hash != "" {
+			ready()
+			lg.quiet = ttyQuiet(fd)
+			if err := lg.ask(ctx, fdConsole(fd), hash); err != nil {
+				unix.Close(fd)
+				if ctx.Err() != nil {
+					return
+				}
+				log.Error("console login", "err", err)
+				time.Sleep(time.Second)
+				continue
+			}
 		}
 		pid, exit, err := p.start("/bin/sh", []string{"-sh"}, &syscall.ProcAttr{
 			Dir:   "/root",
@@ -215,12 +239,10 @@ func consoleShell(ctx context.Context, b board.Board, p *procs, shell *atomic.In
 			continue
 		}
 		shell.Store(int64(pid))
-		if first {
-			log.Info("openmifi ready", "board", b.Name, "uptime", uptime().Round(time.Millisecond))
-			first = false
-		}
+		ready()
 		select {
 		case <-exit:
+			shell.Store(0)
 		case <-ctx.Done():
 			return
 		}

@@ -36,7 +36,8 @@ commands:
   clients             connected clients with address, host name and traffic
   get [KEY]           show the user settings, or one of them
   set KEY=VALUE...    change user settings (keys: ssid, passphrase, hidden, band,
-                      channel, country, max_users, sim_pin)
+                      channel, country, max_users, sim_pin, console_password;
+                      console_password= with nothing after it clears it)
 
 exit status: 0 done, 1 refused or failed, 2 usage, 3 hotspotd not reachable
 `

@@ -103,7 +103,7 @@ func build(cfg Config, drv Drivers, log *slog.Logger) (*Daemon, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	store, err := usersettings.Open(filepath.Join(cfg.StateDir, "user.json"), prov.HotSpot.MaxUsers, rand.Reader)
+	store, err := usersettings.Open(filepath.Join(cfg.StateDir, usersettings.FileName), prov.HotSpot.MaxUsers, rand.Reader)
 	var corrupt *usersettings.CorruptError
 	switch {
 	case errors.As(err, &corrupt):

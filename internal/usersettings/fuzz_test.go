@@ -2,6 +2,7 @@ package usersettings
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -10,6 +11,8 @@ import (
 // survive being saved and loaded again unchanged.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(goodFile))
+	f.Add([]byte(strings.Replace(goodFile, `"sim_pin": "4321"`,
+		`"sim_pin": "4321", "console_password": "pbkdf2-sha256$10000$AAAAAAAAAAAAAAAAAAAAAA$`+strings.Repeat("A", 42)+`E"`, 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := decode(data, MaxUsersLimit)
 		if err != nil {

@@ -1,8 +1,8 @@
 // Package usersettings is the user's layer of the hotspot settings: SSID,
 // passphrase, band and channel, a client limit below the operator's, the
-// last on/off choice and the SIM PIN. The operator's provisioning is the
-// other layer; it enters here only as the operator's MaxUsers, the ceiling
-// for the user's.
+// last on/off choice, the SIM PIN and the console password. The operator's
+// provisioning is the other layer; it enters here only as the operator's
+// MaxUsers, the ceiling for the user's.
 //
 // A Store keeps the settings in a JSON file that survives a crash or a power
 // cut at any moment (see Open for what happens to a file it cannot trust).
@@ -19,14 +19,21 @@
 //		"country": "00",
 //		"max_users": 0,
 //		"sharing": false,
-//		"sim_pin": ""
+//		"sim_pin": "",
+//		"console_password": "pbkdf2-sha256$10000$...$..."
 //	}
 //
-// A missing field reads as its zero value and then has to pass validation
-// like any other; an unknown field makes the file unusable, because it
-// means the file was written by something that knows more than we do.
+// console_password is written only when one is set. A missing field reads
+// as its zero value and then has to pass validation like any other; an
+// unknown field makes the file unusable, because it means the file was
+// written by something that knows more than we do.
 //
-// Error messages and logs never carry the passphrase or the SIM PIN.
+// The console password is stored only as a salted hash (see
+// HashPassword); the init reads it with Load and asks for it before it
+// gives the serial console a shell.
+//
+// Error messages and logs never carry the passphrase, the SIM PIN or the
+// console password.
 package usersettings
 
 import (
@@ -66,12 +73,15 @@ type Settings struct {
 	MaxUsers   int    // 0 = the operator's MaxUsers; else 1..operator's MaxUsers
 	Sharing    bool   // the user's last on/off choice
 	SIMPIN     string // "" or 4..8 digits; secret
+	// ConsolePassword is "" (no password of the user's) or a hash made
+	// by HashPassword; Set takes the password and stores its hash.
+	ConsolePassword string
 }
 
 // Error is one setting with a value it cannot have.
 type Error struct {
 	Setting string // the user-facing name, as in Keys
-	Value   string // as given; "(hidden)" for the passphrase and the SIM PIN
+	Value   string // as given; "(hidden)" for the passphrase, the SIM PIN and the console password
 	Allowed string // the allowed range or form
 	Reason  string // what is wrong; empty means "is out of range"
 }
@@ -207,6 +217,11 @@ func (s Settings) validate(maxUsers int) error {
 	if s.SIMPIN != "" && !validPIN(s.SIMPIN) {
 		bad("sim_pin", hidden, "empty, or 4 to 8 digits", "")
 	}
+
+	if s.ConsolePassword != "" && !ValidPasswordHash(s.ConsolePassword) {
+		bad("console_password", hidden, "empty, or a hash made by 'hotspotctl set console_password=...'",
+			"is not a password hash")
+	}
 	return errors.Join(errs...)
 }
 
@@ -278,7 +293,8 @@ func allowedChannels(band string) string {
 }
 
 // keys are the user-facing names, in the order a listing shows them.
-var keys = []string{"ssid", "passphrase", "hidden", "band", "channel", "country", "max_users", "sharing", "sim_pin"}
+var keys = []string{"ssid", "passphrase", "hidden", "band", "channel", "country", "max_users", "sharing", "sim_pin",
+	"console_password"}
 
 // Keys returns the names Get and Set accept, in a stable order.
 func Keys() []string { return slices.Clone(keys) }
@@ -289,7 +305,8 @@ func unknownKey(key string) error {
 
 // Get returns a setting as text: booleans as "on" or "off", max_users 0
 // meaning the operator's limit. The passphrase is returned, since showing
-// it is how a user connects a new client; the SIM PIN is write-only.
+// it is how a user connects a new client; the SIM PIN is write-only; the
+// console password reads as "(set)" or "(not set)", never as its hash.
 func (s Settings) Get(key string) (string, error) {
 	switch key {
 	case "ssid":
@@ -310,6 +327,11 @@ func (s Settings) Get(key string) (string, error) {
 		return onOff(s.Sharing), nil
 	case "sim_pin":
 		return "", fmt.Errorf("%s is %w", key, ErrWriteOnly)
+	case "console_password":
+		if s.ConsolePassword != "" {
+			return "(set)", nil
+		}
+		return "(not set)", nil
 	}
 	return "", unknownKey(key)
 }
@@ -326,6 +348,10 @@ func (s Settings) Get(key string) (string, error) {
 //
 // Setting sharing only changes the stored choice; turning sharing on or
 // off is the daemon's job.
+//
+// The console password is the exception to "Set only parses": it is
+// checked (1 to MaxPasswordLen bytes of text without control characters)
+// and hashed at once, since only the hash is kept; "" clears it.
 func (s *Settings) Set(key, value string) error {
 	switch key {
 	case "ssid":
@@ -346,6 +372,8 @@ func (s *Settings) Set(key, value string) error {
 		return parseBool(&s.Sharing, key, value)
 	case "sim_pin":
 		s.SIMPIN = value
+	case "console_password":
+		return s.setConsolePassword(value)
 	default:
 		return unknownKey(key)
 	}
@@ -392,5 +420,22 @@ func parseInt(dst *int, key, value, allowed string) error {
 		return &Error{Setting: key, Value: value, Allowed: allowed, Reason: "is not a whole number"}
 	}
 	*dst = n
+	return nil
+}
+
+func (s *Settings) setConsolePassword(value string) error {
+	if value == "" {
+		s.ConsolePassword = ""
+		return nil
+	}
+	if !validConsolePassword(value) {
+		return &Error{Setting: "console_password", Value: hidden,
+			Allowed: fmt.Sprintf("empty (none), or 1 to %d characters without control characters", MaxPasswordLen)}
+	}
+	h, err := HashPassword(nil, value)
+	if err != nil {
+		return fmt.Errorf("console_password: %w", err)
+	}
+	s.ConsolePassword = h
 	return nil
 }

@@ -305,7 +305,8 @@ func TestGetAllKeys(t *testing.T) {
 			t.Errorf("Set(%q) does not know the key", k)
 		}
 	}
-	want := []string{"ssid", "passphrase", "hidden", "band", "channel", "country", "max_users", "sharing", "sim_pin"}
+	want := []string{"ssid", "passphrase", "hidden", "band", "channel", "country", "max_users", "sharing", "sim_pin",
+		"console_password"}
 	if !slices.Equal(Keys(), want) {
 		t.Errorf("Keys = %q, want %q", Keys(), want)
 	}

@@ -37,6 +37,10 @@ type fileV1 struct {
 	MaxUsers   int    `json:"max_users"`
 	Sharing    bool   `json:"sharing"`
 	SIMPIN     string `json:"sim_pin"`
+	// ConsolePassword is a hash (see HashPassword), never the password.
+	// It is left out when there is none, so that a file without one
+	// stays as earlier releases wrote and read it.
+	ConsolePassword string `json:"console_password,omitempty"`
 }
 
 func encode(s Settings) ([]byte, error) {
@@ -51,6 +55,8 @@ func encode(s Settings) ([]byte, error) {
 		MaxUsers:   s.MaxUsers,
 		Sharing:    s.Sharing,
 		SIMPIN:     s.SIMPIN,
+
+		ConsolePassword: s.ConsolePassword,
 	}, "", "\t")
 	if err != nil {
 		return nil, err
@@ -96,6 +102,8 @@ func decode(data []byte, maxUsers int) (Settings, error) {
 		MaxUsers:   f.MaxUsers,
 		Sharing:    f.Sharing,
 		SIMPIN:     f.SIMPIN,
+
+		ConsolePassword: f.ConsolePassword,
 	}
 	if err := s.validate(maxUsers); err != nil {
 		return Settings{}, err
@@ -272,11 +280,32 @@ func (st *Store) save(s Settings) error {
 	if err != nil {
 		return fmt.Errorf("save settings: %w", err)
 	}
-	// 0600: the file holds the passphrase and the SIM PIN.
+	// 0600: the file holds the passphrase and the SIM PIN (and the
+	// console password's hash, which need not help a guesser either).
 	if err := atomicfile.Write(st.path, data, 0o600); err != nil {
 		return fmt.Errorf("save settings: %w", err)
 	}
 	return nil
+}
+
+// FileName is the settings file's name in hotspotd's state directory.
+const FileName = "user.json"
+
+// Load reads the settings file at path, checked as Open checks it, but
+// never writes, renames or creates anything: it is for readers other than
+// the Store's owner, such as the init, which asks for the console password
+// from the file hotspotd keeps. A MaxUsers up to MaxUsersLimit is
+// accepted. Its errors never quote the file's values.
+func Load(path string) (Settings, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return Settings{}, fmt.Errorf("load settings: %w", err)
+	}
+	s, err := decode(data, MaxUsersLimit)
+	if err != nil {
+		return Settings{}, fmt.Errorf("settings file %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // Get returns the current settings.
