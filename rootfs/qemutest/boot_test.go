@@ -188,7 +188,44 @@ func bootAndCheck(t *testing.T, boardName string, timeout time.Duration) {
 	// The uplink comes up again with a freshly powered modem and the
 	// persisted settings.
 	m.checkCellular()
+	m.checkConsolePassword()
 	m.shutdown("reboot", "reboot")
+}
+
+// checkConsolePassword sets a console password and leaves the shell: the
+// init asks for the password before the next one, refuses a wrong one
+// and lets the right one in. The password is cleared again after.
+func (m *machine) checkConsolePassword() {
+	t := m.t
+	t.Helper()
+	const pw = "boot-test-pw"
+	if out, rc := m.run("hotspotctl set console_password=" + pw); rc != 0 {
+		t.Fatalf("hotspotctl set console_password: exit %d\n%s", rc, out)
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
+	defer cancel()
+	step := func(send string, want *regexp.Regexp) {
+		t.Helper()
+		if err := m.con.Send(send); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.con.Expect(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	password := regexp.MustCompile(`login\r*\nPassword: `)
+	step("exit\n", password)
+	step("not-"+pw+"\n", regexp.MustCompile(`Login incorrect`))
+	if _, err := m.con.Expect(ctx, password); err != nil {
+		t.Fatal(err)
+	}
+	step(pw+"\n", regexp.MustCompile(`openmifi:\S*# `))
+	if strings.Contains(m.con.Transcript(), pw+"\r") {
+		t.Error("the console echoed the password")
+	}
+	if out, rc := m.run("hotspotctl set console_password="); rc != 0 {
+		t.Fatalf("clearing the console password: exit %d\n%s", rc, out)
+	}
 }
 
 // machine is one QEMU board under test, booted as often as the test
