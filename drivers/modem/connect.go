@@ -28,8 +28,10 @@ func (s *session) reconcile(ctx context.Context) {
 		return
 	}
 	if s.up {
+		// Said, not only done: the machine must not route through an
+		// interface whose address is about to go.
 		s.log.Info("switching the uplink context", "from", s.cur.cid, "to", t.cid)
-		s.unconfigure(ctx)
+		s.setDown(ctx, ReasonSwitching)
 	}
 	for _, cid := range []int{defaultCID, sharingCID} {
 		if cid != t.cid && s.activated[cid] && (cid == sharingCID || s.d.exclusive()) {

@@ -50,6 +50,9 @@ const (
 	ReasonPUKRequired  = "SIM PUK required"
 	ReasonSIMBlocked   = "SIM blocked"
 	ReasonNoModem      = "modem not answering"
+	// ReasonSwitching: sharing moves to its own context, or gives it
+	// back; the interface has no address until the other one is up.
+	ReasonSwitching = "switching connection"
 )
 
 // Dialects the driver speaks.

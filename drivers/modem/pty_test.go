@@ -161,6 +161,11 @@ func TestTetheringOnSingleContextModem(t *testing.T) {
 	if err := r.drv.Acquire(ctx, []provision.Connection{{Name: "plain", APN: "other"}, tethering}); err != nil {
 		t.Fatal(err)
 	}
+	// The interface loses its address between the two contexts: said
+	// first, so that nothing routes through it meanwhile.
+	if got := r.expect("", 0); got != "down "+ReasonSwitching {
+		t.Errorf("first report after Acquire: %s", got)
+	}
 	if got := r.expect("up", 0); !strings.HasPrefix(got, "up wwan0 [100.64.2.2/30] ") {
 		t.Errorf("sharing: %s", got)
 	}
@@ -169,6 +174,9 @@ func TestTetheringOnSingleContextModem(t *testing.T) {
 	}
 	if err := r.drv.Release(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if got := r.expect("", 0); got != "down "+ReasonSwitching {
+		t.Errorf("first report after Release: %s", got)
 	}
 	if got := r.expect("up", 0); got != upDefault {
 		t.Errorf("restored: %s", got)

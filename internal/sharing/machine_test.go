@@ -596,6 +596,31 @@ func TestOffWhileStarting(t *testing.T) {
 
 func first[A, B any](a A, _ B) A { return a }
 
+func TestNATWaitsForTheUplinkAcquireMoves(t *testing.T) {
+	// The public connection is up when sharing is turned on, and the
+	// uplink driver takes it down to move sharing to its own context:
+	// the firewall must not be pointed at the interface that was up
+	// before Acquire, but at whatever is up once it is done.
+	h := start(t, provisioning(t), nil, userDefaults(t))
+	h.m.PublicUp(sharing.UplinkInfo{Interface: "wwan0"})
+	h.settle()
+	release := h.d.Uplink.Block()
+	h.on()
+	h.waitState(sharing.Starting)
+	h.m.PublicDown("switching connection")
+	h.settle()
+	release()
+	h.waitState(sharing.On)
+	if _, up := h.d.Firewall.Running(); up != "" {
+		t.Errorf("NAT on %q while the uplink is moving", up)
+	}
+	h.m.PublicUp(sharing.UplinkInfo{Interface: "wwan0"})
+	h.settle()
+	if _, up := h.d.Firewall.Running(); up != "wwan0" {
+		t.Errorf("NAT on %q once the uplink is back", up)
+	}
+}
+
 func TestNATFollowsTheUplink(t *testing.T) {
 	h := start(t, provisioning(t), nil, userDefaults(t))
 	h.m.PublicUp(sharing.UplinkInfo{Interface: "wwan0"})

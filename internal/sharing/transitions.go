@@ -139,25 +139,25 @@ func (m *Machine) startDrivers() {
 		SSID: u.SSID, Passphrase: u.Passphrase, Hidden: u.Hidden, Band: u.Band,
 		Channel: u.Channel, Country: u.Country, MaxStations: m.effectiveMaxUsers(),
 	}
-	uplink := ""
-	if m.uplink.Up {
-		uplink = m.uplink.Interface
-	}
-	m.apConfig, m.fwUplink, m.maxUsers = ap, uplink, ap.MaxStations
+	// The firewall starts without an uplink: Acquire may move the public
+	// connection to another context or interface, and what was up before
+	// it is no longer to be trusted. Once on, syncUplink points NAT and
+	// routing at whatever is up by then.
+	m.apConfig, m.fwUplink, m.maxUsers = ap, "", ap.MaxStations
 	m.launch(opStart, func(ctx context.Context) opResult {
-		return opResult{err: m.startAll(ctx, conns, uplink, ap)}
+		return opResult{err: m.startAll(ctx, conns, ap)}
 	})
 }
 
 // startAll brings the drivers up in dependency order; on failure the caller
 // stops them all.
-func (m *Machine) startAll(ctx context.Context, conns []provision.Connection, uplink string, ap APConfig) error {
+func (m *Machine) startAll(ctx context.Context, conns []provision.Connection, ap APConfig) error {
 	steps := []struct {
 		name string
 		f    func(context.Context) error
 	}{
 		{"uplink", func(ctx context.Context) error { return m.cfg.Uplink.Acquire(ctx, conns) }},
-		{"firewall", func(ctx context.Context) error { return m.cfg.Firewall.Start(ctx, uplink) }},
+		{"firewall", func(ctx context.Context) error { return m.cfg.Firewall.Start(ctx, "") }},
 		{"dhcp", func(ctx context.Context) error { return m.cfg.DHCP.Start(ctx, ap.MaxStations) }},
 		{"access point", func(ctx context.Context) error { return m.cfg.AP.Start(ctx, ap) }},
 	}
