@@ -1,7 +1,7 @@
 // Command wifi benchmarks the Wi-Fi access point against Debian's hostapd
 // in the same QEMU guest (the test image of rootfs/qemutest, with
-// mac80211_hwsim's radios: the AP on the first, wpa_supplicant on the
-// second in a network namespace). As root:
+// mac80211_hwsim's radios: hotspotd's AP on the first, hostapd on the
+// fourth, wpa_supplicant on the second in a network namespace). As root:
 //
 //	go run ./bench/wifi [-rounds 5] [-accel tcg]
 //
@@ -13,7 +13,13 @@
 //     AP-ENABLED event, sent once the kernel accepted NL80211_CMD_START_AP
 //     (hwsim then beacons at the next beacon interval); for hotspotd it is
 //     the return of "hotspotctl on", which also waits for its DHCP server
-//     and firewall, so it overstates the AP alone.
+//     and firewall, so it overstates the AP alone. (The guest boots with
+//     the modem simulator and the simulated cellular network: sharing
+//     needs the uplink, and the wait for it is not counted.)
+//   - AP only (hotspotd): from hotspotd's "DHCP server started" log line
+//     to its "access point started" one, the access point's own step of
+//     sharing's start (START_AP and the group key; the log has
+//     millisecond resolution). hostapd has no such split.
 //   - client join: from wpa_supplicant's exec to CTRL-EVENT-CONNECTED
 //     (library loading, driver setup, a scan of the AP's channel,
 //     authentication, association and the 4-way handshake).
@@ -39,6 +45,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -56,11 +63,12 @@ var (
 // metric names, in table order.
 const (
 	mAPStart = "AP start (start → beaconing)"
+	mAPOnly  = "AP only (hotspotd: DHCP up → AP started)"
 	mJoin    = "client join (wpa_supplicant exec → connected)"
 	mAPPart  = "AP part (first auth frame → 4-way done)"
 )
 
-var metrics = []string{mAPStart, mJoin, mAPPart}
+var metrics = []string{mAPStart, mAPOnly, mJoin, mAPPart}
 
 func main() {
 	flag.Parse()
@@ -94,7 +102,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	built := time.Since(start)
-	g, err := qemutest.Boot(ctx, img, qemutest.BootOptions{Accel: *accel})
+	// The modem and the cellular network: hotspotd starts sharing only
+	// with a public connection to share.
+	g, err := qemutest.Boot(ctx, img, qemutest.BootOptions{Accel: *accel, Cellular: true})
 	if err != nil {
 		return err
 	}
@@ -110,7 +120,9 @@ func run(ctx context.Context) error {
 	defer c1.Close(ctx)
 	n := qemutest.Network{SSID: "openmifi-bench", Passphrase: "benchmark passphrase", Channel: 6}
 
-	aps := []qemutest.AP{&qemutest.Hostapd{}, &qemutest.Hotspotd{}}
+	// hostapd on a radio of its own: hotspotd holds the first's
+	// management frames from its start, and the radios are alike.
+	aps := []qemutest.AP{&qemutest.Hostapd{Iface: qemutest.HostapdIface}, &qemutest.Hotspotd{}}
 	unavailable := map[string]string{}
 	results := map[string]map[string][]time.Duration{}
 	for _, ap := range aps {
@@ -187,6 +199,13 @@ func measure(ctx context.Context, g *qemutest.Guest, ap qemutest.AP, c *qemutest
 			return nil, err
 		}
 		m[mAPStart] = t1.Sub(t0)
+		// The access point's own step, from hotspotd's log: it
+		// starts right after the DHCP server, the step before it.
+		d, err := apOnly(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		m[mAPOnly] = d
 	default:
 		return nil, fmt.Errorf("no start measurement for %s", ap.Name())
 	}
@@ -215,6 +234,41 @@ func measure(ctx context.Context, g *qemutest.Guest, ap qemutest.AP, c *qemutest
 		return nil, err
 	}
 	return m, ap.Stop(ctx, sh)
+}
+
+var logTimeRE = regexp.MustCompile(`time=(\S+) .*msg="(DHCP server started|access point started)"`)
+
+// apOnly is the time between hotspotd's "DHCP server started" and its
+// "access point started" of the last start: the access point's step of
+// sharing's start (the radio's START_AP and the group key), with the
+// log's millisecond resolution.
+func apOnly(ctx context.Context, g *qemutest.Guest) (time.Duration, error) {
+	out, err := g.Check(ctx, 10*time.Second, "hotspotd-log | grep -e 'DHCP server started' -e 'access point started' | tail -n 2")
+	if err != nil {
+		return 0, err
+	}
+	return parseAPOnly(out)
+}
+
+func parseAPOnly(log string) (time.Duration, error) {
+	at := map[string]time.Time{}
+	for _, line := range strings.Split(log, "\n") {
+		m := logTimeRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil {
+			return 0, fmt.Errorf("hotspotd's log: %q: %w", line, err)
+		}
+		at[m[2]] = t
+	}
+	dhcp, ok1 := at["DHCP server started"]
+	ap, ok2 := at["access point started"]
+	if !ok1 || !ok2 || ap.Before(dhcp) {
+		return 0, fmt.Errorf("hotspotd's log lacks a DHCP then access point start:\n%s", log)
+	}
+	return ap.Sub(dhcp), nil
 }
 
 func stampFile(ctx context.Context, g *qemutest.Guest, name string) (time.Time, error) {

@@ -44,3 +44,16 @@ func TestPrintTable(t *testing.T) {
 		t.Errorf("more than the error's first line:\n%s", out)
 	}
 }
+
+func TestParseAPOnly(t *testing.T) {
+	log := `time=2026-12-03T13:36:40.100Z level=INFO msg="DHCP server started" interface=wlan0
+hotspotd: level=WARN msg="noise"
+time=2026-12-03T13:36:40.142Z level=INFO msg="access point started" ssid=x channel=6
+`
+	if d, err := parseAPOnly(log); err != nil || d != 42*time.Millisecond {
+		t.Errorf("got %v %v", d, err)
+	}
+	if _, err := parseAPOnly(`time=2026-12-03T13:36:40.100Z level=INFO msg="DHCP server started"`); err == nil {
+		t.Error("no error without the access point's line")
+	}
+}

@@ -18,15 +18,25 @@ import (
 	"github.com/openmifi/openmifi/board"
 	"github.com/openmifi/openmifi/rootfs"
 	"github.com/openmifi/openmifi/rootfs/qemu"
+	"github.com/openmifi/openmifi/rootfs/qemu/cellnet"
 )
 
-// TestModules are kernel modules a test image loads beyond the board's:
-// the CCMP cipher (ccm over ctr) mac80211 asks the crypto API for when a
-// WPA2 key is installed, and BIP's cmac for protected management frames.
-// Without modprobe in the image the kernel cannot load them on demand, and
-// installing the key (so the connection) fails. And veth, for the tests
-// in the guest that pair namespaces as they do on a host.
-var TestModules = []board.Module{{Name: "ctr"}, {Name: "ccm"}, {Name: "cmac"}, {Name: "veth"}}
+// TestModules are kernel modules a test image loads beyond the board's
+// (which include the CCMP cipher the access point needs): BIP's cmac for
+// protected management frames, which the image has no modprobe to load on
+// demand, and veth, for the tests in the guest that pair namespaces as
+// they do on a host.
+var TestModules = []board.Module{{Name: "cmac"}, {Name: "veth"}}
+
+// TestRadios is how many mac80211_hwsim radios a test image has: the
+// board's AP radio (phy0, which hotspotd holds from its start: nl80211
+// gives one process a radio's management frames), two clients (phy1,
+// phy2), and one for hostapd, the baseline (phy3, HostapdIface).
+const TestRadios = 4
+
+// HostapdIface is the interface of the radio hostapd runs on in a test
+// image.
+const HostapdIface = "wlan3"
 
 // TestMemory is the RAM (MiB) of a guest booting a test image: the
 // initramfs, unpacked into RAM, carries the tools' libraries and the Go
@@ -87,6 +97,11 @@ func BuildImage(ctx context.Context, opts ImageOptions) (*Image, error) {
 		return nil, fmt.Errorf("test image: %w", err)
 	}
 	b.Modules = append(append([]board.Module(nil), b.Modules...), TestModules...)
+	for i, m := range b.Modules {
+		if m.Name == "mac80211_hwsim" {
+			b.Modules[i].Params = []string{fmt.Sprintf("radios=%d", TestRadios)}
+		}
+	}
 	if b.QEMU != nil && b.QEMU.Memory < TestMemory {
 		q := *b.QEMU
 		q.Memory = TestMemory
@@ -241,8 +256,17 @@ type BootOptions struct {
 	Dir string
 	// Accel is kvm, tcg or "" (auto, or $OPENMIFI_QEMU_ACCEL).
 	Accel string
-	// Disk is a state disk image; "" boots without one.
+	// Disk is a state disk image; "" boots without one. A disk that
+	// was booted before keeps the last boot's leases and settings: give
+	// each cellular boot a fresh one.
 	Disk string
+	// Cellular gives the guest its public connection, as the boot
+	// test's does: the modem simulator (the board's dialect) on the
+	// modem port and the simulated cellular network (package cellnet)
+	// behind the uplink NIC, with QEMU run inside the network's
+	// namespace. Without it hotspotd finds no modem and sharing cannot
+	// start. It needs root; Close stops both.
+	Cellular bool
 }
 
 // Guest is a booted test image, driven over its serial console.
@@ -257,6 +281,14 @@ type Guest struct {
 	qemuOut *syncBuffer
 	tmp     string
 	args    []string
+
+	// The cellular side (BootOptions.Cellular), nil without it or
+	// once closed; its logs stay in dir.
+	cellular bool
+	cell     *cellnet.Network
+	modem    *cellnet.Modem
+	modemLog *os.File
+	dir      string
 }
 
 // syncBuffer is QEMU's output, written by exec's copier goroutine and
@@ -306,19 +338,32 @@ func Boot(ctx context.Context, img *Image, opts BootOptions) (*Guest, error) {
 		}
 		g.tmp = dir
 	}
+	g.dir = dir
 	sock := filepath.Join(dir, "console.sock")
 	os.Remove(sock)
-	g.args, err = qemu.Args(qemu.Config{
+	cfg := qemu.Config{
 		Board: img.Board, Kernel: img.Kernel, Initrd: img.Initrd, Disk: opts.Disk,
 		ConsoleSocket: sock, Accel: accel, NoReboot: true,
-	})
-	if err != nil {
+	}
+	if opts.Cellular {
+		if err := g.startCellular(ctx, img, dir, &cfg); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
+	if g.args, err = qemu.Args(cfg); err != nil {
 		g.Close()
 		return nil, err
 	}
 	start := time.Now()
-	g.cmd = exec.CommandContext(ctx, bin, g.args...)
+	if g.cell != nil {
+		g.cmd = g.cell.Command(ctx, bin, g.args...)
+	} else {
+		g.cmd = exec.CommandContext(ctx, bin, g.args...)
+	}
 	g.cmd.Stdout, g.cmd.Stderr = g.qemuOut, g.qemuOut
+	// No QEMU left behind by a test binary killed on a timeout.
+	g.cmd.SysProcAttr = cellnet.DieWithParent()
 	if err := g.cmd.Start(); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
@@ -343,6 +388,42 @@ func Boot(ctx context.Context, img *Image, opts BootOptions) (*Guest, error) {
 	}
 	g.Booted = time.Since(start)
 	return g, nil
+}
+
+// startCellular starts the modem simulator and the simulated network
+// for one boot and connects cfg's modem port and uplink NIC to them.
+func (g *Guest) startCellular(ctx context.Context, img *Image, dir string, cfg *qemu.Config) error {
+	g.cellular = true
+	bin, err := cellnet.BuildModemsim(ctx, img.Repo, dir)
+	if err != nil {
+		return err
+	}
+	// dnsmasq's log and leases are in dir, the network's own per boot:
+	// a lease of an earlier boot does not linger.
+	if g.cell, err = cellnet.Start(ctx, cellnet.Config{Dir: dir}); err != nil {
+		return err
+	}
+	cfg.UplinkTap, cfg.UplinkMAC = g.cell.Tap, cellnet.GuestMAC
+	if g.modemLog, err = os.Create(filepath.Join(dir, "modemsim.log")); err != nil {
+		return fmt.Errorf("modem simulator log: %w", err)
+	}
+	cfg.ModemSocket = filepath.Join(dir, "modem.sock")
+	g.modem, err = cellnet.StartModem(ctx, cellnet.ModemConfig{
+		Bin: bin, Socket: cfg.ModemSocket, Dialect: img.Board.Modem.Dialect, Verbose: true, Log: g.modemLog,
+	})
+	return err
+}
+
+// CellularLogs are the modem simulator's and dnsmasq's logs of a
+// cellular boot, for failure reports; "" without one. They outlive Close
+// when BootOptions.Dir was given.
+func (g *Guest) CellularLogs() string {
+	if !g.cellular || g.dir == "" {
+		return ""
+	}
+	modem, _ := os.ReadFile(filepath.Join(g.dir, "modemsim.log"))
+	dns, _ := os.ReadFile(filepath.Join(g.dir, "dnsmasq.log"))
+	return fmt.Sprintf("--- modem simulator:\n%s\n--- dnsmasq:\n%s", modem, dns)
 }
 
 // Run runs a shell command in the guest and returns its output and exit
@@ -405,6 +486,20 @@ func (g *Guest) Close() {
 		g.cmd.Process.Kill()
 		<-g.exited
 		g.exited = nil
+	}
+	// After QEMU: its modem port and NIC are the simulator's and the
+	// network's clients.
+	if g.modem != nil {
+		g.modem.Close()
+		g.modem = nil
+	}
+	if g.modemLog != nil {
+		g.modemLog.Close()
+		g.modemLog = nil
+	}
+	if g.cell != nil {
+		g.cell.Close()
+		g.cell = nil
 	}
 	if g.tmp != "" {
 		os.RemoveAll(g.tmp)

@@ -225,9 +225,42 @@ func (h *Hotspotd) Name() string { return "hotspotd" }
 
 func (h *Hotspotd) DHCP() bool { return true }
 
-// Start sets the network and turns sharing on; hotspotctl on returns once
-// sharing is on (the AP beacons) or failed.
+// UplinkTimeout bounds Hotspotd.Start's wait for the public connection:
+// the modem registering and its context up, and the uplink NIC's DHCP,
+// under TCG.
+const UplinkTimeout = 2 * time.Minute
+
+var uplinkUpRE = regexp.MustCompile(`(?m)^uplink:\s+up\b`)
+
+// WaitUplink waits, up to timeout, for hotspotctl status to say the
+// public connection is up (the guest booted with BootOptions.Cellular)
+// and for its interface to have an IPv4 address, and returns the last
+// status.
+func WaitUplink(ctx context.Context, sh Shell, timeout time.Duration) (string, error) {
+	secs := max(int(timeout/time.Second), 1)
+	// The loop runs in the guest: one console command, not one per
+	// poll.
+	cmd := fmt.Sprintf(`end=$(($(date +%%s)+%d)); while :; do s=$(hotspotctl status 2>&1); i=$(echo "$s" | sed -n 's/^uplink: *up on \([^ ,]*\).*/\1/p'); [ -n "$i" ] && %s -4 addr show dev "$i" | grep -q inet && break; [ $(date +%%s) -ge $end ] && break; usleep 200000; done; echo "$s"; %s -4 addr show dev "$i"`, secs, IPTool, IPTool)
+	wctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
+	defer cancel()
+	out, _, err := sh.Run(wctx, cmd)
+	if err != nil {
+		return out, fmt.Errorf("hotspotd: waiting for the uplink: %w", err)
+	}
+	if !uplinkUpRE.MatchString(out) || !strings.Contains(out, "inet ") {
+		return out, fmt.Errorf("hotspotd: no public connection after %v (boot with BootOptions.Cellular):\n%s", timeout, strings.TrimSpace(out))
+	}
+	return out, nil
+}
+
+// Start sets the network, waits for the public connection (sharing needs
+// the uplink) and turns sharing on; hotspotctl on returns once sharing is
+// on (the AP beacons, the DHCP server and firewall run) or failed.
 func (h *Hotspotd) Start(ctx context.Context, sh Shell, n Network) error {
+	// Also the wait for hotspotd itself, just after a boot.
+	if _, err := WaitUplink(ctx, sh, UplinkTimeout); err != nil {
+		return err
+	}
 	set := fmt.Sprintf("hotspotctl set ssid=%s passphrase=%s band=2.4GHz channel=%d", Quote(n.SSID), Quote(n.Passphrase), n.channel())
 	if h.MaxUsers > 0 {
 		set += fmt.Sprintf(" max_users=%d", h.MaxUsers)
@@ -235,24 +268,35 @@ func (h *Hotspotd) Start(ctx context.Context, sh Shell, n Network) error {
 	if _, err := check(ctx, sh, set); err != nil {
 		return fmt.Errorf("hotspotd: %w", err)
 	}
-	if out, rc, err := sh.Run(ctx, StampTool+" "+HotspotdT0+" hotspotctl on"); err != nil {
+	return h.on(ctx, sh)
+}
+
+func (h *Hotspotd) on(ctx context.Context, sh Shell) error {
+	out, rc, err := sh.Run(ctx, StampTool+" "+HotspotdT0+" hotspotctl on")
+	if err != nil {
 		return fmt.Errorf("hotspotd: %w", err)
-	} else if rc != 0 {
-		// The reason is status's error line; on's output has the
-		// daemon's log lines the console echoes too.
-		status, _, _ := sh.Run(ctx, "hotspotctl status")
-		if m := regexp.MustCompile(`(?m)^error:\s*(.*)$`).FindStringSubmatch(status); m != nil {
-			return fmt.Errorf("hotspotd: sharing did not start: %s", strings.TrimSpace(m[1]))
-		}
-		return fmt.Errorf("hotspotd: hotspotctl on: exit %d: %s", rc, strings.TrimSpace(out))
 	}
-	return nil
+	if rc == 0 {
+		return nil
+	}
+	// The reason is status's error line; on's output has the daemon's
+	// log lines the console echoes too.
+	status, _, _ := sh.Run(ctx, "hotspotctl status")
+	if m := regexp.MustCompile(`(?m)^error:\s*(.*)$`).FindStringSubmatch(status); m != nil {
+		return fmt.Errorf("hotspotd: sharing did not start: %s", strings.TrimSpace(m[1]))
+	}
+	return fmt.Errorf("hotspotd: hotspotctl on: exit %d: %s", rc, strings.TrimSpace(out))
 }
 
 // Stop turns sharing off.
 func (h *Hotspotd) Stop(ctx context.Context, sh Shell) error {
 	_, err := check(ctx, sh, "hotspotctl off")
 	return err
+}
+
+// Clients is what hotspotctl clients says.
+func (h *Hotspotd) Clients(ctx context.Context, sh Shell) (string, error) {
+	return check(ctx, sh, "hotspotctl clients")
 }
 
 // Client is test client N: radio phyN in network namespace cN, with
@@ -310,6 +354,8 @@ type JoinResult struct {
 	// Event is the wpa_supplicant line that ended the wait, "" on a
 	// timeout.
 	Event string
+	// Addr is the client's address once Connect gave it one.
+	Addr netip.Prefix
 }
 
 // Events that end a join attempt without a connection: a wrong key, an
@@ -382,7 +428,8 @@ func (c *Client) DHCP(ctx context.Context) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("client %d: %w", c.N, err)
 	}
-	m := regexp.MustCompile(`lease (\S+)`).FindStringSubmatch(out)
+	// Anchored: udhcpc says "lease of ADDR obtained" too.
+	m := regexp.MustCompile(`(?m)^lease ([0-9.]+/[0-9]+)\s*$`).FindStringSubmatch(out)
 	if m == nil {
 		return netip.Prefix{}, fmt.Errorf("client %d: udhcpc gave no lease:\n%s", c.N, out)
 	}
@@ -416,6 +463,19 @@ func (c *Client) Close(ctx context.Context) error {
 	return errors.Join(err, merr)
 }
 
+// MAC is the client's radio's address.
+func (c *Client) MAC(ctx context.Context) (string, error) {
+	out, err := check(ctx, c.sh, c.in("cat /sys/class/net/"+c.Iface+"/address"))
+	if err != nil {
+		return "", fmt.Errorf("client %d: %w", c.N, err)
+	}
+	m := regexp.MustCompile(`(?m)^([0-9a-f]{2}(?::[0-9a-f]{2}){5})\s*$`).FindStringSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("client %d: no MAC address in %q", c.N, out)
+	}
+	return m[1], nil
+}
+
 // ReadLog returns the client's wpa_supplicant log.
 func (c *Client) ReadLog(ctx context.Context) (string, error) {
 	return check(ctx, c.sh, "cat "+c.Log())
@@ -432,13 +492,14 @@ func (c *Client) Connect(ctx context.Context, ap AP, n Network, timeout time.Dur
 		return res, err
 	}
 	if ap.DHCP() {
-		if _, err := c.DHCP(ctx); err != nil {
+		if res.Addr, err = c.DHCP(ctx); err != nil {
 			return res, err
 		}
 	} else {
 		a := APAddress.Addr().As4()
 		a[3] = byte(10 + c.N)
-		if err := c.SetAddress(ctx, netip.PrefixFrom(netip.AddrFrom4(a), APAddress.Bits())); err != nil {
+		res.Addr = netip.PrefixFrom(netip.AddrFrom4(a), APAddress.Bits())
+		if err := c.SetAddress(ctx, res.Addr); err != nil {
 			return res, err
 		}
 	}

@@ -125,6 +125,7 @@ func TestConnectStatic(t *testing.T) {
 func TestHotspotdStartFailure(t *testing.T) {
 	ctx := context.Background()
 	sh := &fakeShell{replies: []reply{
+		{"^uplink", "sharing:  off\nuplink:   up on eth0, Test PLMN 1-1 LTE\n    inet 100.64.0.2/24 scope global eth0\n", 0},
 		{"hotspotctl on", "hotspotd: time=x level=ERROR msg=\"sharing failed to start\"\n", 1},
 		{"hotspotctl status", "sharing:  off (start failure)\nerror:    start access point: no access point driver on this device\n", 0},
 	}}
@@ -134,5 +135,68 @@ func TestHotspotdStartFailure(t *testing.T) {
 	}
 	if !sh.ran("hotspotctl set ssid='s' passphrase='p a s s' band=2.4GHz channel=6 max_users=1") {
 		t.Errorf("settings: %q", sh.cmds)
+	}
+}
+
+func TestWaitUplink(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, status string
+		ok           bool
+	}{
+		{"up", "sharing:  off\nuplink:   up on eth0, Test PLMN 1-1 LTE\n2: eth0: <UP>\n    inet 100.64.0.2/24 scope global eth0\n", true},
+		{"up without an address", "sharing:  off\nuplink:   up on eth0, Test PLMN 1-1 LTE\n", false},
+		{"down", "sharing:  off\nuplink:   down (no public connection)\n", false},
+		{"warning before", "hotspotd: level=WARN msg=\"uplink: up\"\nuplink:   down\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sh := &fakeShell{replies: []reply{{"hotspotctl status", tc.status, 0}}}
+			_, err := WaitUplink(ctx, sh, 3*time.Second)
+			if (err == nil) != tc.ok {
+				t.Errorf("got %v", err)
+			}
+			if !strings.Contains(sh.cmds[0], "+3))") {
+				t.Errorf("the guest's wait is not bounded by 3 s: %s", sh.cmds[0])
+			}
+		})
+	}
+	// No uplink, no hotspotctl on.
+	sh := &fakeShell{replies: []reply{{"hotspotctl status", "uplink:   down\n", 0}}}
+	if err := (&Hotspotd{}).Start(ctx, sh, Network{SSID: "s", Passphrase: "12345678"}); err == nil || sh.ran("hotspotctl on") {
+		t.Errorf("started without an uplink: %v %q", err, sh.cmds)
+	}
+}
+
+func TestClientMAC(t *testing.T) {
+	ctx := context.Background()
+	sh := &fakeShell{replies: []reply{
+		{IWTool + " dev", "\tInterface wlan1\n", 0},
+		{"/address", "hotspotd: noise 02:00:00:00:00:00 x\n02:00:00:00:01:00\n", 0},
+	}}
+	c, err := NewClient(ctx, sh, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mac, err := c.MAC(ctx); err != nil || mac != "02:00:00:00:01:00" {
+		t.Errorf("got %q %v", mac, err)
+	}
+	if !sh.ran(IPTool + " netns exec c1 cat /sys/class/net/wlan1/address") {
+		t.Errorf("not read in the namespace: %q", sh.cmds)
+	}
+}
+
+func TestClientDHCP(t *testing.T) {
+	ctx := context.Background()
+	sh := &fakeShell{replies: []reply{
+		{IWTool + " dev", "\tInterface wlan1\n", 0},
+		{"udhcpc -i", "udhcpc: started, v1.35.0\nudhcpc: broadcasting select for 192.168.43.10, server 192.168.43.1\n" +
+			"udhcpc: lease of 192.168.43.10 obtained from 192.168.43.1, lease time 3600\nlease 192.168.43.10/24\n", 0},
+	}}
+	c, err := NewClient(ctx, sh, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.DHCP(ctx); err != nil || p.String() != "192.168.43.10/24" {
+		t.Errorf("got %v %v", p, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,9 +82,10 @@ func wifiImage(t *testing.T) *Image {
 
 // bootGuest boots img for t; the guest is closed when t ends, and its
 // console kept in .cache/qemu/BOARD/NAME.log.
-func bootGuest(ctx context.Context, t *testing.T, img *Image) *Guest {
+func bootGuest(ctx context.Context, t *testing.T, img *Image, opts BootOptions) *Guest {
 	t.Helper()
-	g, err := Boot(ctx, img, BootOptions{Dir: t.TempDir()})
+	opts.Dir = t.TempDir()
+	g, err := Boot(ctx, img, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +93,9 @@ func bootGuest(ctx context.Context, t *testing.T, img *Image) *Guest {
 		g.Close()
 		if t.Failed() {
 			t.Logf("qemu %s\nconsole transcript:\n%s", g.QEMUArgs(), g.Transcript())
+			if logs := g.CellularLogs(); logs != "" {
+				t.Logf("cellular network:\n%s", logs)
+			}
 		}
 		dir := filepath.Join(img.Repo, ".cache", "qemu", img.Board.Name)
 		if os.MkdirAll(dir, 0o755) == nil {
@@ -107,25 +112,27 @@ func TestWiFiHostapd(t *testing.T) {
 	img := wifiImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	g := bootGuest(ctx, t, img)
-	apScenario(ctx, t, g, func(maxUsers int) AP { return &Hostapd{MaxStations: maxUsers} })
+	g := bootGuest(ctx, t, img, BootOptions{})
+	// Not on the first radio: hotspotd holds it.
+	apScenario(ctx, t, g, func(maxUsers int) AP { return &Hostapd{Iface: HostapdIface, MaxStations: maxUsers} })
 }
 
 // TestWiFiHotspotd is the same scenario with hotspotd's own AP, driven
-// with hotspotctl. It skips while hotspotd has no AP driver.
+// with hotspotctl.
 func TestWiFiHotspotd(t *testing.T) {
 	img := wifiImage(t)
-	// Spare CI a boot while hotspotd links no Wi-Fi driver at all; the
-	// scenario skips too if the driver is there but not yet an AP.
-	list := exec.Command("go", "list", "-deps", "./cmd/hotspotd")
-	list.Dir = img.Repo
-	out, err := list.Output()
-	if err == nil && !strings.Contains(string(out), "github.com/openmifi/openmifi/drivers/wifi/") {
-		t.Skip("hotspotd has no AP yet: it imports no drivers/wifi package")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	g := bootGuest(ctx, t, img)
+	// The modem and the cellular network: sharing starts only with a
+	// public connection to share.
+	g := bootGuest(ctx, t, img, BootOptions{Cellular: true})
+	// A defer, not a cleanup: QEMU goes with ctx.
+	defer func() {
+		if t.Failed() {
+			log, _, err := g.Run(ctx, 30*time.Second, "hotspotd-log | tail -n 150; ip addr; ip route show table all")
+			t.Logf("hotspotd's log and the guest's addresses and routes (%v):\n%s", err, log)
+		}
+	}()
 	apScenario(ctx, t, g, func(maxUsers int) AP { return &Hotspotd{MaxUsers: maxUsers} })
 }
 
@@ -137,8 +144,8 @@ func TestWiFiHotspotd(t *testing.T) {
 func apScenario(ctx context.Context, t *testing.T, g *Guest, newAP func(maxUsers int) AP) {
 	t.Helper()
 	sh := g.Console
-	if out, err := g.Check(ctx, 10*time.Second, "ls /sys/class/ieee80211"); err != nil || strings.Count(out, "phy") != 3 {
-		t.Fatalf("want three hwsim radios: %v\n%s", err, out)
+	if out, err := g.Check(ctx, 10*time.Second, "ls /sys/class/ieee80211"); err != nil || strings.Count(out, "phy") != TestRadios {
+		t.Fatalf("want %d hwsim radios: %v\n%s", TestRadios, err, out)
 	}
 	n := Network{SSID: "openmifi-test", Passphrase: "correct horse battery", Channel: 6}
 	ap := newAP(0)
@@ -169,7 +176,8 @@ func apScenario(ctx context.Context, t *testing.T, g *Guest, newAP func(maxUsers
 			log, _ := c.ReadLog(ctx)
 			t.Fatalf("client %d with the right passphrase did not connect (%q):\n%s", c.N, res.Event, log)
 		}
-		t.Logf("client %d connected to %s and pinged %s", c.N, ap.Name(), APAddress.Addr())
+		t.Logf("client %d connected to %s, has %s and pinged %s", c.N, ap.Name(), res.Addr, APAddress.Addr())
+		checkListed(ctx, t, sh, ap, c, res.Addr)
 	}
 	refused := func(c *Client, n Network, what string) {
 		t.Helper()
@@ -216,6 +224,45 @@ func apScenario(ctx context.Context, t *testing.T, g *Guest, newAP func(maxUsers
 	refused(c2, n, "beyond one user")
 }
 
+// clientLister is an AP that lists its clients (hotspotd).
+type clientLister interface {
+	Clients(ctx context.Context, sh Shell) (string, error)
+}
+
+// checkListed checks that an AP that lists its clients lists c, with the
+// address it gave it.
+func checkListed(ctx context.Context, t *testing.T, sh Shell, ap AP, c *Client, addr netip.Prefix) {
+	t.Helper()
+	l, ok := ap.(clientLister)
+	if !ok {
+		return
+	}
+	mac, err := c.MAC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The station is reported as the handshake completes, its address
+	// with the DHCP lease: both are done by now.
+	out, err := l.Clients(ctx, sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, mac) {
+			line = l
+		}
+	}
+	switch {
+	case line == "":
+		t.Errorf("%s clients does not list client %d (%s):\n%s", ap.Name(), c.N, mac, out)
+	case addr.IsValid() && !strings.Contains(line, addr.Addr().String()):
+		t.Errorf("%s clients lists client %d without its address %s:\n%s", ap.Name(), c.N, addr.Addr(), out)
+	default:
+		t.Logf("%s clients: %s", ap.Name(), strings.TrimSpace(line))
+	}
+}
+
 // TestWiFiGuestPackages runs the tests of the Wi-Fi driver packages in
 // the guest, where the radios are, and fails with them.
 func TestWiFiGuestPackages(t *testing.T) {
@@ -233,7 +280,7 @@ func TestWiFiGuestPackages(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	g := bootGuest(ctx, t, img)
+	g := bootGuest(ctx, t, img, BootOptions{})
 	for _, b := range bins {
 		t.Run(strings.TrimPrefix(b.Package, "github.com/openmifi/openmifi/"), func(t *testing.T) {
 			res, err := RunGoTest(ctx, g.Console, b, 2*time.Minute)
