@@ -45,11 +45,13 @@ type login struct {
 // gets no shell: the password must not appear on it.
 func (l *login) ask(ctx context.Context, con io.ReadWriter, hash string) error {
 	for hash != "" {
-		fmt.Fprintf(con, "\r\n%s login\r\nPassword: ", l.hostname)
+		// Echo off before the prompt: whatever is typed once it shows
+		// must not be echoed, nor discarded by the switch.
 		restore, err := l.quiet()
 		if err != nil {
 			return fmt.Errorf("console echo off: %w", err)
 		}
+		fmt.Fprintf(con, "\r\n%s login\r\nPassword: ", l.hostname)
 		line, err := readLine(con, usersettings.MaxPasswordLen)
 		restore()
 		io.WriteString(con, "\r\n")

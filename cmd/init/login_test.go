@@ -34,7 +34,13 @@ func (c *fakeConsole) Read(p []byte) (int, error) {
 	return c.in.Read(p)
 }
 
-func (c *fakeConsole) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c *fakeConsole) Write(p []byte) (int, error) {
+	// A password typed as soon as the prompt shows must not be echoed.
+	if bytes.Contains(p, []byte("Password: ")) && !c.echoOff {
+		c.t.Error("password prompt written with echo on")
+	}
+	return c.out.Write(p)
+}
 
 func (c *fakeConsole) quietFn() (func(), error) {
 	c.quiet++
