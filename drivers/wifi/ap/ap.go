@@ -154,6 +154,14 @@ func New(cfg Config) (*AP, error) {
 // lifetime; Stop the AP before returning from it.
 func (a *AP) Run(ctx context.Context) error {
 	events := a.radio.Events()
+	links, _ := a.radio.(linkReader)
+	var tick chan struct{} // nil: no link refresh
+	var stopLinks func()
+	if links != nil {
+		tick = make(chan struct{}, 1)
+		stopLinks = a.armLinks(tick)
+		defer func() { stopLinks() }()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -166,6 +174,9 @@ func (a *AP) Run(ctx context.Context) error {
 			}
 			a.handleEvent(ctx, ev)
 		case <-a.kick:
+		case <-tick:
+			a.refreshLinks(links)
+			stopLinks = a.armLinks(tick)
 		}
 		a.deliver()
 	}

@@ -199,7 +199,11 @@ func newFakeReporter() *fakeReporter { return &fakeReporter{notify: make(chan st
 
 func (f *fakeReporter) StationJoined(st sharing.Station) {
 	f.mu.Lock()
-	f.events = append(f.events, fmt.Sprintf("joined %s %d", st.MAC, st.SignalDBm))
+	ev := fmt.Sprintf("joined %s %d", st.MAC, st.SignalDBm)
+	if st.RxRateKbps != 0 || st.TxRateKbps != 0 {
+		ev += fmt.Sprintf(" rx %d tx %d", st.RxRateKbps, st.TxRateKbps)
+	}
+	f.events = append(f.events, ev)
 	f.mu.Unlock()
 	select {
 	case f.notify <- struct{}{}:

@@ -32,6 +32,8 @@ type station struct {
 	aid      uint16
 	seq      uint64 // association order
 	signal   int
+	rxKbps   int // rates last read from the kernel (refreshLinks)
+	txKbps   int
 	inKernel bool // NewStation done: DelStation needed when it goes
 
 	rsne       []byte // from its association request, with the header
