@@ -124,3 +124,16 @@ func (e stationLeft) apply(m *Machine) {
 type identityEvent struct{ id Identity }
 
 func (e identityEvent) apply(m *Machine) { m.identity = e.id }
+
+type driverFailed struct {
+	driver string
+	err    error
+}
+
+func (e driverFailed) apply(m *Machine) {
+	if m.state != Starting && m.state != On {
+		return
+	}
+	m.log.Error("driver failed: sharing stops", "driver", e.driver, "err", e.err)
+	m.stop(ReasonStartFailure, fmt.Sprintf("%s failed: %v", e.driver, e.err))
+}

@@ -336,6 +336,11 @@ func (m *Machine) StationJoined(st Station) { m.send(stationJoined{st}) }
 // StationLeft reports a Wi-Fi client that left.
 func (m *Machine) StationLeft(mac string) { m.send(stationLeft{mac}) }
 
+// DriverFailed reports a driver that stopped working by itself while
+// sharing runs (the kernel took the access point down, say): sharing goes
+// off as after a failed start, naming it.
+func (m *Machine) DriverFailed(driver string, err error) { m.send(driverFailed{driver, err}) }
+
 // SetIdentity reports the modem's and SIM's identity once known.
 func (m *Machine) SetIdentity(id Identity) { m.send(identityEvent{id}) }
 

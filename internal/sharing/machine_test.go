@@ -621,6 +621,27 @@ func TestNATWaitsForTheUplinkAcquireMoves(t *testing.T) {
 	}
 }
 
+func TestDriverFailureStopsSharing(t *testing.T) {
+	h := start(t, provisioning(t), nil, userDefaults(t))
+	h.on()
+	h.waitState(sharing.On)
+	h.keepUp()
+	h.m.DriverFailed("access point", errors.New("stopped by the kernel"))
+	s := h.waitOff(sharing.ReasonStartFailure)
+	if !strings.Contains(s.Error, "access point failed: stopped by the kernel") {
+		t.Errorf("status error %q", s.Error)
+	}
+	if running, _ := h.d.AP.Running(); running {
+		t.Error("the access point is still running")
+	}
+	// Off already: a late report changes nothing.
+	h.m.DriverFailed("access point", errors.New("again"))
+	h.settle()
+	if s := h.m.Status(); s.State != sharing.Off || strings.Contains(s.Error, "again") {
+		t.Errorf("after a late failure: %v %q", s.State, s.Error)
+	}
+}
+
 func TestNATFollowsTheUplink(t *testing.T) {
 	h := start(t, provisioning(t), nil, userDefaults(t))
 	h.m.PublicUp(sharing.UplinkInfo{Interface: "wwan0"})

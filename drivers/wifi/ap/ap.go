@@ -47,6 +47,14 @@ type Reporter interface {
 	StationLeft(mac string)
 }
 
+// failureReporter is a Reporter that also hears of an access point that
+// stopped by itself; *sharing.Machine is one.
+type failureReporter interface {
+	DriverFailed(driver string, err error)
+}
+
+var errStoppedByKernel = errors.New("stopped by the kernel (interface gone or radio off)")
+
 // Defaults of Config.
 const (
 	// DefaultGroupRekey is hostapd's usual group key lifetime.
@@ -359,6 +367,11 @@ func (a *AP) handleEvent(ctx context.Context, ev nl80211.Event) {
 		}
 	case nl80211.EventStopped:
 		a.log.Warn("access point stopped by the kernel")
+		a.report(func(r Reporter) {
+			if f, ok := r.(failureReporter); ok {
+				f.DriverFailed("access point", errStoppedByKernel)
+			}
+		})
 		a.stopRekey()
 		for _, st := range a.sortedStations() {
 			st.inKernel = false

@@ -468,7 +468,7 @@ func TestStationGoneAndKernelStop(t *testing.T) {
 	h.event(nl80211.Event{Kind: nl80211.EventStationGone, MAC: s1.mac})
 	expectEvents(t, h.rep.take(), "left 02:11:22:33:44:01")
 	h.event(nl80211.Event{Kind: nl80211.EventStopped})
-	expectEvents(t, h.rep.take(), "left 02:11:22:33:44:02")
+	expectEvents(t, h.rep.take(), "failed access point: "+errStoppedByKernel.Error(), "left 02:11:22:33:44:02")
 	if h.clk.Pending() != 0 {
 		t.Error("timers left")
 	}

@@ -211,6 +211,12 @@ func (f *fakeReporter) StationJoined(st sharing.Station) {
 	}
 }
 
+func (f *fakeReporter) DriverFailed(driver string, err error) {
+	f.mu.Lock()
+	f.events = append(f.events, "failed "+driver+": "+err.Error())
+	f.mu.Unlock()
+}
+
 func (f *fakeReporter) StationLeft(mac string) {
 	f.mu.Lock()
 	f.events = append(f.events, "left "+mac)
@@ -238,4 +244,5 @@ var (
 var (
 	_ sharing.AccessPoint = (*AP)(nil)
 	_ Reporter            = (*sharing.Machine)(nil)
+	_ failureReporter     = (*sharing.Machine)(nil)
 )
