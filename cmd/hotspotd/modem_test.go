@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/openmifi/openmifi/internal/ctl"
 	"github.com/openmifi/openmifi/internal/daemon"
 	"github.com/openmifi/openmifi/internal/modemsim"
+	"github.com/openmifi/openmifi/internal/syncbuf"
 )
 
 func TestModemFlagsAreChecked(t *testing.T) {
@@ -31,25 +31,6 @@ func TestModemFlagsAreChecked(t *testing.T) {
 			t.Errorf("%q: exit %d, want 2\n%s", args, code, errOut.String())
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a writer and a reader in different
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestModemEndToEnd runs hotspotd as a process with -modem on a simulated
@@ -70,7 +51,7 @@ func TestModemEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var simLog syncBuffer
+	var simLog syncbuf.Buffer
 	clk := clock.NewFake(time.Now())
 	sim := modemsim.New(modemsim.Config{Scenario: sc, Clock: clk, Logger: slog.New(slog.NewTextHandler(&simLog, nil))})
 	defer sim.Close()
@@ -95,7 +76,7 @@ func TestModemEndToEnd(t *testing.T) {
 		"-run", filepath.Join(dir, "run"), "-lan", "none0",
 		"-modem", path, "-modem-dialect", "generic", "-uplink", "wwan0", "-uplink-addressing", "none")
 	cmd.Env = append(os.Environ(), "HOTSPOTD_TEST_MAIN=1")
-	var log syncBuffer
+	var log syncbuf.Buffer
 	cmd.Stderr, cmd.Stdout = &log, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -155,7 +136,7 @@ func TestModemStaticUplinkInNamespace(t *testing.T) {
 	if err := os.WriteFile(prov, []byte(`<Settings Path="HotSpot"><Setting Name="Enabled" Value="1" /><Setting Name="EntitlementRequired" Value="0" /></Settings>`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
 	defer func() {
 		if t.Failed() {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openmifi/openmifi/board"
+	"github.com/openmifi/openmifi/internal/syncbuf"
 )
 
 func TestBackoff(t *testing.T) {
@@ -179,30 +180,13 @@ func TestRingLog(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestCopyLog(t *testing.T) {
 	long := strings.Repeat("y", 40<<10)
 	in := "level=INFO msg=fine\n" +
 		"level=ERROR msg=\"invalid provisioning\"\n" +
 		long + "\n" +
 		"level=WARN msg=last-without-newline"
-	var ring, console syncBuffer
+	var ring, console syncbuf.Buffer
 	copyLog(io.NopCloser(strings.NewReader(in)), "hotspotd", &ring, &console)
 	if got := ring.String(); !strings.HasPrefix(got, "level=INFO msg=fine\nlevel=ERROR") ||
 		!strings.HasSuffix(got, "level=WARN msg=last-without-newline\n") || !strings.Contains(got, long[:1000]) {

@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/openmifi/openmifi/board"
+	"github.com/openmifi/openmifi/internal/syncbuf"
 	"github.com/openmifi/openmifi/rootfs"
 	"github.com/openmifi/openmifi/rootfs/qemu"
 	"github.com/openmifi/openmifi/rootfs/qemu/cellnet"
@@ -260,7 +260,7 @@ func (m *machine) boot() {
 		t.Fatal(err)
 	}
 	os.Remove(m.cfg.ConsoleSocket)
-	var qemuOut outputBuffer
+	var qemuOut syncbuf.Buffer
 	if m.cell != nil {
 		m.proc = m.cell.Command(m.ctx, m.bin, args...)
 	} else {
@@ -547,23 +547,4 @@ func (m *machine) checkNetwork() {
 			t.Errorf("eth0 carrier %q after set_link up=%v", strings.TrimSpace(carrier), up)
 		}
 	}
-}
-
-// outputBuffer keeps QEMU's output, which its own goroutine writes while
-// a failing test's cleanup reads it.
-type outputBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *outputBuffer) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *outputBuffer) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
 }

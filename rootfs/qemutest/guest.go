@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/openmifi/openmifi/board"
+	"github.com/openmifi/openmifi/internal/syncbuf"
 	"github.com/openmifi/openmifi/rootfs"
 	"github.com/openmifi/openmifi/rootfs/qemu"
 	"github.com/openmifi/openmifi/rootfs/qemu/cellnet"
@@ -278,7 +278,7 @@ type Guest struct {
 
 	cmd     *exec.Cmd
 	exited  chan error
-	qemuOut *syncBuffer
+	qemuOut *syncbuf.Buffer
 	tmp     string
 	args    []string
 
@@ -289,25 +289,6 @@ type Guest struct {
 	modem    *cellnet.Modem
 	modemLog *os.File
 	dir      string
-}
-
-// syncBuffer is QEMU's output, written by exec's copier goroutine and
-// read when reporting.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var (
@@ -330,7 +311,7 @@ func Boot(ctx context.Context, img *Image, opts BootOptions) (*Guest, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Guest{Accel: accel, qemuOut: &syncBuffer{}}
+	g := &Guest{Accel: accel, qemuOut: &syncbuf.Buffer{}}
 	dir := opts.Dir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "openmifi-guest-"); err != nil {

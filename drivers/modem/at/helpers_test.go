@@ -1,7 +1,6 @@
 package at
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/openmifi/openmifi/internal/clock"
+	"github.com/openmifi/openmifi/internal/syncbuf"
 )
 
 // openPTY returns a pseudo-terminal pair in raw mode: the modem's side
@@ -214,31 +214,13 @@ func okModem(_ *fakeModem, cmd string) string {
 	return lines("OK")
 }
 
-// lockedBuffer collects log output written by the engine's goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // rig is an engine on ptys, with a fake clock and a captured debug log.
 // Every open makes a new pty and a new fakeModem behind it.
 type rig struct {
 	t      *testing.T
 	clk    *clock.Fake
 	eng    *Engine
-	log    *lockedBuffer
+	log    *syncbuf.Buffer
 	answer func(*fakeModem, string) string
 	modems chan *fakeModem
 	opens  atomic.Int32
@@ -254,7 +236,7 @@ func newRig(t *testing.T, cfg Config, answer func(*fakeModem, string) string) *r
 	r := &rig{
 		t:      t,
 		clk:    clock.NewFake(epoch),
-		log:    &lockedBuffer{},
+		log:    &syncbuf.Buffer{},
 		answer: answer,
 		modems: make(chan *fakeModem, 16),
 	}
