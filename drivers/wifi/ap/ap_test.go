@@ -599,3 +599,33 @@ func TestCountryFollowsTheSettings(t *testing.T) {
 		t.Errorf("SetCountry calls %q, want %q", h.radio.countries, want)
 	}
 }
+
+func TestBeaconNamesTheCountry(t *testing.T) {
+	h := newHarness(t, 5)
+	cfg := testConfig(5)
+	for _, tc := range []struct {
+		country string
+		want    []byte // the Country element's body; nil: none
+	}{
+		// Channels 12 and 13 are no-IR and 14 disabled on the test
+		// radio: an AP may use 1 to 11.
+		{"DE", []byte{'D', 'E', ' ', 1, 11, 20}},
+		{"00", nil}, // the world domain names no country
+	} {
+		cfg.Country = tc.country
+		if err := h.ap.Start(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		els, err := ieee80211.ParseElements(h.radio.started.BeaconTail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		if e, ok := els.Find(ieee80211.IDCountry); ok {
+			got = e.Data
+		}
+		if !bytes.Equal(got, tc.want) {
+			t.Errorf("country %q: Country element % x, want % x", tc.country, got, tc.want)
+		}
+	}
+}

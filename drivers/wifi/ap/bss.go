@@ -2,6 +2,7 @@ package ap
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/openmifi/openmifi/drivers/wifi/ieee80211"
 	"github.com/openmifi/openmifi/drivers/wifi/nl80211"
@@ -102,6 +103,7 @@ func (a *AP) newBSS(cfg sharing.APConfig) (*bss, error) {
 		ht := ieee80211.HTCapabilities{Info: band.HT.Info, AMPDU: band.HT.AMPDU, MCSSet: band.HT.MCSSet}.ForAP(false)
 		b.frames.HT = &ht
 	}
+	b.frames.Country = countryElement(cfg.Country, band, ch)
 	if b.head, b.tail, err = b.frames.Beacon(); err != nil {
 		return nil, fmt.Errorf("build beacon: %w", err)
 	}
@@ -123,4 +125,37 @@ func (a *AP) handshakeConfig() wpa.Config {
 		PMK: a.bss.pmk, AA: a.radio.Addr(), RSNE: a.bss.rsne,
 		GTK: a.bss.hsGTK, GTKIndex: a.bss.hsGTKIdx, Rand: a.cfg.Rand,
 	}
+}
+
+// countryElement is what the beacon says of the regulatory domain (802.11d):
+// the user's country, the run of channels around ours that an AP may use
+// in this band, and our channel's power limit. The world domain "00" names
+// no country, so it gets no element.
+func countryElement(code string, band *nl80211.Band, ch nl80211.Channel) *ieee80211.Country {
+	code = strings.ToUpper(code)
+	if len(code) != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z' {
+		return nil
+	}
+	step := 1
+	if band.ID == band5GHz {
+		step = 4 // 5 GHz channels are 20 MHz apart, numbered in 5 MHz
+	}
+	usable := map[int]bool{}
+	for _, c := range band.Channels {
+		if !c.Disabled && !c.NoIR && !c.Radar {
+			usable[c.Number] = true
+		}
+	}
+	first, last := ch.Number, ch.Number
+	for usable[first-step] {
+		first -= step
+	}
+	for usable[last+step] {
+		last += step
+	}
+	power := ch.MaxPower / 100 // mBm
+	if power <= 0 || power > 127 {
+		power = 20
+	}
+	return &ieee80211.Country{Code: code, FirstChannel: uint8(first), NumChannels: uint8((last-first)/step + 1), MaxPowerDBm: int8(power)}
 }
