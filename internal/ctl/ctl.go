@@ -37,7 +37,9 @@ commands:
   get [KEY]           show the user settings, or one of them
   set KEY=VALUE...    change user settings (keys: ssid, passphrase, hidden, band,
                       channel, country, max_users, sim_pin, console_password;
-                      console_password= with nothing after it clears it)
+                      console_password= with nothing after it clears it);
+                      passphrase, sim_pin and console_password without =VALUE
+                      are read from standard input, not echoed on a terminal
 
 exit status: 0 done, 1 refused or failed, 2 usage, 3 hotspotd not reachable
 `
@@ -137,6 +139,13 @@ func request(words []string) (control.Request, error) {
 		settings := map[string]string{}
 		for _, a := range args {
 			k, v, ok := strings.Cut(a, "=")
+			if !ok && secretKeys[k] {
+				var err error
+				if v, err = readSecret(k); err != nil {
+					return control.Request{}, err
+				}
+				ok = true
+			}
 			if !ok || k == "" {
 				return control.Request{}, fmt.Errorf("%q is not KEY=VALUE", a)
 			}
