@@ -89,6 +89,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hotspotd: %v\n", err)
 		return 2
 	}
+	// The control socket before any driver: a second hotspotd must fail
+	// before it touches the radio, the firewall or the DHCP server of
+	// the first.
+	ln, err := control.Listen(*socket)
+	if err != nil {
+		log.Error("hotspotd", "err", err)
+		return 1
+	}
 	// The access point first: on a board whose LAN interface does not
 	// exist yet, the radio driver creates it for the LAN services.
 	var wifiDrv daemon.Drivers
@@ -106,6 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		MVID:         *mvid,
 		StateDir:     *state,
 		Socket:       *socket,
+		Listener:     ln,
 		StringsDir:   *strs,
 		Locale:       *locale,
 		KeysDir:      *keys,
@@ -123,10 +132,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// drivers returns the drivers of this build. The modem and access point
-// drivers land with their own issues; until then sharing fails to start
-// naming the first missing one. A driver that cannot be opened is left out
-// the same way, with the reason in the log.
+// drivers returns the LAN side's drivers: firewall and routing, DHCP and
+// DNS (the modem and the access point are added by their flags). A driver
+// that cannot be opened is left out, with the reason in the log, and
+// sharing then fails to start naming it.
 func drivers(log *slog.Logger, lanIface string, addr netip.Prefix, runDir, stateDir string) (daemon.Drivers, func()) {
 	return driversIn(0, log, lanIface, addr, runDir, stateDir)
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openmifi/openmifi/internal/control"
 )
 
 func TestCheckAcceptsTheSeedSamples(t *testing.T) {
@@ -133,5 +135,27 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	}
 	if _, err := os.Stat(socket); !os.IsNotExist(err) {
 		t.Errorf("socket left behind: %v", err)
+	}
+}
+
+// TestSecondInstanceTouchesNoDriver: with the control socket held by a
+// running hotspotd, a second one exits before it opens any driver (the
+// radio, the firewall, the DHCP server are the first one's).
+func TestSecondInstanceTouchesNoDriver(t *testing.T) {
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "hotspotd.sock")
+	ln, err := control.Listen(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-socket", socket, "-state", filepath.Join(dir, "state"), "-run", filepath.Join(dir, "run"),
+		"-provisioning", filepath.Join(dir, "none.xml"), "-lan", "none0"}, &stdout, &stderr)
+	if code != 1 {
+		t.Errorf("exit %d, want 1\n%s", code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "unavailable") || !strings.Contains(stderr.String(), "hotspotd") {
+		t.Errorf("the second instance went past the socket:\n%s", stderr.String())
 	}
 }

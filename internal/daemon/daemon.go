@@ -31,11 +31,14 @@ type Config struct {
 	MVID         string   // mobile variant ID for $(__MVID); "" leaves it as written
 	StateDir     string   // persistent: the user's settings
 	Socket       string   // control socket
-	StringsDir   string   // operator string tables (MOHelpMessage)
-	Locale       string   // for the string tables
-	KeysDir      string   // operator public keys for the entitlement plugin
-	Log          *slog.Logger
-	Clock        clock.Clock
+	// Listener is the control socket when the caller took it already
+	// (control.Listen), before opening any driver; nil: New takes Socket.
+	Listener   *control.Listener
+	StringsDir string // operator string tables (MOHelpMessage)
+	Locale     string // for the string tables
+	KeysDir    string // operator public keys for the entitlement plugin
+	Log        *slog.Logger
+	Clock      clock.Clock
 }
 
 // Drivers are the hardware side. A nil driver is one this build or board
@@ -77,9 +80,12 @@ func New(cfg Config, drv Drivers) (*Daemon, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	ln, err := control.Listen(cfg.Socket)
-	if err != nil {
-		return nil, err
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = control.Listen(cfg.Socket); err != nil {
+			return nil, err
+		}
 	}
 	d, err := build(cfg, drv, log)
 	if err != nil {
