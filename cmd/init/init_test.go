@@ -361,7 +361,7 @@ func TestHotspotdArgs(t *testing.T) {
 	b, _ := board.Get("qemu-x86_64")
 	got := strings.Join(hotspotdArgs(b, "00101"), " ")
 	want := "/usr/bin/hotspotd -provisioning /etc/openmifi/provisioning.xml -state /var/lib/openmifi" +
-		" -lan wlan0 -lan-address 192.168.43.1/24 -mvid 00101" +
+		" -lan wlan0 -lan-address 192.168.43.1/24 -mvid 00101 -wifi-phy phy0" +
 		" -modem /dev/ttyS1 -modem-baud 115200 -modem-dialect generic -uplink eth0 -uplink-addressing dhcp"
 	if got != want {
 		t.Errorf("qemu-x86_64:\n got %s\nwant %s", got, want)

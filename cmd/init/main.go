@@ -160,13 +160,17 @@ func startHotspotd(ctx context.Context, b board.Board, p *procs, console io.Writ
 }
 
 // hotspotdArgs is hotspotd's command line for board b and the mobile
-// variant ID id ("" when hotspotd reads it from the SIM): the LAN, and
-// the modem's AT port and uplink interface when the board has a modem.
+// variant ID id ("" when hotspotd reads it from the SIM): the LAN, the
+// access point's radio, and the modem's AT port and uplink interface when
+// the board has a modem.
 func hotspotdArgs(b board.Board, id string) []string {
 	argv := []string{hotspotdPath, "-provisioning", provisioningPath, "-state", stateDir,
 		"-lan", b.LAN.Interface, "-lan-address", b.LAN.Address.String()}
 	if id != "" {
 		argv = append(argv, "-mvid", id)
+	}
+	if b.WiFi.PHY != "" {
+		argv = append(argv, "-wifi-phy", b.WiFi.PHY)
 	}
 	if b.Modem.Device != "" {
 		argv = append(argv, "-modem", "/dev/"+b.Modem.Device)
