@@ -8,15 +8,15 @@
 //	input    policy drop: established/related, loopback, IPv6 neighbour
 //	         discovery, and from the LAN only ICMP, DHCP, DNS and the
 //	         device's management ports.
-//	forward  policy drop: established/related first, invalid dropped, new
-//	         connections from the LAN prefix to the uplink accepted, the
-//	         rest counted and dropped. What is accepted goes through
-//	         "counted": per-client bytes and packets, up and down, in two
-//	         dynamic sets keyed by client address. The per-packet path of
-//	         a running connection is the first rule and those two.
-//	mss      forwarded SYNs get their MSS clamped to the route's MTU, the
-//	         smaller of both directions' (cellular links often run below
-//	         1500); anything that is not a SYN leaves after one rule.
+//	forward  policy drop: established/related first, invalid dropped, a
+//	         client's SYN gets its MSS clamped to the route's MTU (the
+//	         smaller of both directions'; cellular links often run below
+//	         1500), new connections from the LAN prefix to the uplink
+//	         accepted, the rest counted and dropped. What is accepted goes
+//	         through "counted": per-client bytes and packets, up and down,
+//	         in two dynamic sets keyed by client address. The per-packet
+//	         path of a running connection is the first rule and those two,
+//	         in the one base chain on the forward hook.
 //	nat      masquerade on the uplink.
 //
 // IP forwarding is switched on while the table is installed and restored
@@ -158,7 +158,6 @@ func (n *NAT) Start(uplink string) error {
 	}
 	n.addInput(t)
 	n.addCounted(t, up, down)
-	n.addMSS(t)
 	chains := n.addUplinkChains(t)
 	n.addUplinkRules(chains, uplink)
 
@@ -203,6 +202,9 @@ func (n *NAT) addUplinkRules(c upChains, uplink string) {
 	add(c.forward, ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), toCounted())
 	add(c.forward, ctState(expr.CtStateBitINVALID), drop())
 	if uplink != "" {
+		// Past the established rule: only a client's SYN, opening a
+		// connection, gets here and has its MSS clamped.
+		add(c.forward, iifname(n.cfg.LAN), tcpSyn(), mssToRoute())
 		add(c.forward, iifname(n.cfg.LAN), oifname(uplink), nfproto(unix.NFPROTO_IPV4), ipSaddrIn(n.cfg.LANPrefix), toCounted())
 		add(c.nat, nfproto(unix.NFPROTO_IPV4), oifname(uplink), []expr.Any{&expr.Masq{}})
 	}
@@ -218,12 +220,6 @@ func (n *NAT) addCounted(t *nftables.Table, up, down *nftables.Set) {
 	add(iifname(n.cfg.LAN), count(up, 12), accept())
 	add(oifname(n.cfg.LAN), count(down, 16), accept())
 	add(accept())
-}
-
-func (n *NAT) addMSS(t *nftables.Table) {
-	ch := n.conn.AddChain(&nftables.Chain{Table: t, Name: "mss", Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityMangle})
-	n.conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: join(tcpSyn(), mssToRoute())})
 }
 
 func (n *NAT) addInput(t *nftables.Table) {
